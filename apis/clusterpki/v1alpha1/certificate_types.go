@@ -1,0 +1,218 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RevocationPolicy says when the cert-operator revokes a certificate in Vault.
+// +kubebuilder:validation:Enum=None;OnDelete;OnReissue;Always
+type RevocationPolicy string
+
+const (
+	// RevocationPolicyNone never revokes (default).
+	RevocationPolicyNone RevocationPolicy = "None"
+	// RevocationPolicyOnDelete revokes the current certificate when the Certificate is deleted.
+	RevocationPolicyOnDelete RevocationPolicy = "OnDelete"
+	// RevocationPolicyOnReissue revokes the previous certificate after it is replaced.
+	RevocationPolicyOnReissue RevocationPolicy = "OnReissue"
+	// RevocationPolicyAlways revokes on replacement and on deletion.
+	RevocationPolicyAlways RevocationPolicy = "Always"
+)
+
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=cert,categories=clusterpki
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="CA",type=string,JSONPath=`.spec.caRef.name`
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.spec.secretName`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Not After",type=date,JSONPath=`.status.notAfter`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// Certificate is a key pair made by the cert-operator and signed by a CertificateAuthority's
+// issuing CA, kept in a Secret of type kubernetes.io/tls and renewed before it expires.
+type Certificate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec describes the certificate to issue.
+	// +required
+	Spec CertificateSpec `json:"spec"`
+	// status reports the certificate currently in the Secret.
+	// +optional
+	Status CertificateStatus `json:"status,omitempty"`
+}
+
+// CertificateSpec is the certificate a user asks for.
+// +kubebuilder:validation:XValidation:rule="has(self.commonName) || (has(self.altNames) && size(self.altNames) > 0) || (has(self.ipSANs) && size(self.ipSANs) > 0) || (has(self.uriSANs) && size(self.uriSANs) > 0)",message="a Certificate needs a commonName or at least one of altNames, ipSANs, uriSANs"
+// +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set renewBefore or renewBeforePercentage, not both"
+// +kubebuilder:validation:XValidation:rule="!has(self.renewBefore) || duration(self.renewBefore) < duration(self.ttl)",message="renewBefore must be shorter than ttl",fieldPath=".renewBefore"
+type CertificateSpec struct {
+	// caRef names the CertificateAuthority, in this Certificate's namespace, that signs it.
+	// +required
+	CARef CARef `json:"caRef"`
+
+	// role is the issuance profile of that CA (one of its spec.roles) used to sign.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Role string `json:"role"`
+
+	// secretName is the Secret (type kubernetes.io/tls) the key pair is stored in.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	SecretName string `json:"secretName"`
+
+	// commonName is the subject common name.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	CommonName string `json:"commonName,omitempty"`
+
+	// altNames are DNS subject alternative names; a leading "*." makes a wildcard.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	AltNames []string `json:"altNames,omitempty"`
+
+	// ipSANs are IPv4 or IPv6 subject alternative names.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=45
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self)",message="must be an IPv4 or IPv6 address"
+	IPSANs []string `json:"ipSANs,omitempty"`
+
+	// uriSANs are URI subject alternative names, e.g. spiffe://cluster.local/ns/x/sa/y.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=512
+	// +kubebuilder:validation:items:XValidation:rule="isURL(self)",message="must be an absolute URI"
+	URISANs []string `json:"uriSANs,omitempty"`
+
+	// ttl is the requested lifetime, as a Go duration (e.g. 720h). The role's maxTTL caps it.
+	// +optional
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	TTL string `json:"ttl,omitempty"`
+
+	// renewBefore is how long before expiry the certificate is renewed. Defaults to a third
+	// of the lifetime. Must be shorter than ttl.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	RenewBefore string `json:"renewBefore,omitempty"`
+
+	// renewBeforePercentage renews when this percentage of the lifetime remains (instead of
+	// renewBefore).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=99
+	RenewBeforePercentage *int32 `json:"renewBeforePercentage,omitempty"`
+
+	// privateKey describes the key the cert-operator generates; it never leaves the cluster.
+	// +optional
+	// +kubebuilder:default={}
+	PrivateKey PrivateKeySpec `json:"privateKey,omitempty"`
+
+	// secretTemplate holds labels and annotations copied onto the Secret.
+	// +optional
+	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
+
+	// revocationPolicy says when certificates are revoked in Vault: None (default), OnDelete,
+	// OnReissue or Always.
+	// +optional
+	// +kubebuilder:default=None
+	RevocationPolicy RevocationPolicy `json:"revocationPolicy,omitempty"`
+}
+
+// CARef refers to a CertificateAuthority in the same namespace.
+type CARef struct {
+	// name of the CertificateAuthority.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// PrivateKeySpec describes a private key.
+// +kubebuilder:validation:XValidation:rule="!has(self.size) || (self.algorithm == 'RSA' && self.size in [2048, 3072, 4096]) || (self.algorithm == 'ECDSA' && self.size in [256, 384])",message="size must be 2048, 3072 or 4096 for RSA, 256 or 384 for ECDSA, and unset for Ed25519",fieldPath=".size"
+type PrivateKeySpec struct {
+	// algorithm of the key: ECDSA (default), RSA or Ed25519.
+	// +optional
+	// +kubebuilder:default=ECDSA
+	Algorithm KeyAlgorithm `json:"algorithm,omitempty"`
+
+	// size of the key: 256 (default) or 384 for ECDSA; 2048 (default), 3072 or 4096 for RSA;
+	// unset for Ed25519.
+	// +optional
+	Size *int32 `json:"size,omitempty"`
+}
+
+// SecretTemplate holds metadata copied onto the Secret.
+type SecretTemplate struct {
+	// labels added to the Secret.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// annotations added to the Secret.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// CertificateStatus reports the certificate currently stored in the Secret.
+type CertificateStatus struct {
+	// observedGeneration is the spec generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready (with a reason when False) and Issuing.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// notBefore is the start of the current certificate's validity.
+	// +optional
+	NotBefore *metav1.Time `json:"notBefore,omitempty"`
+
+	// notAfter is the end of the current certificate's validity.
+	// +optional
+	NotAfter *metav1.Time `json:"notAfter,omitempty"`
+
+	// renewalTime is when the cert-operator will renew the certificate.
+	// +optional
+	RenewalTime *metav1.Time `json:"renewalTime,omitempty"`
+
+	// serialNumber of the current certificate, colon-separated hex.
+	// +optional
+	SerialNumber string `json:"serialNumber,omitempty"`
+
+	// failedIssuanceAttempts counts issuance failures since the last success.
+	// +optional
+	FailedIssuanceAttempts int32 `json:"failedIssuanceAttempts,omitempty"`
+
+	// lastFailureTime is when issuance last failed.
+	// +optional
+	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+
+// CertificateList is a list of Certificate.
+type CertificateList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the Certificates.
+	Items []Certificate `json:"items"`
+}

@@ -1,0 +1,41 @@
+package v1alpha1
+
+// KeyAlgorithm names the algorithm of a private key.
+// +kubebuilder:validation:Enum=ECDSA;RSA;Ed25519
+type KeyAlgorithm string
+
+const (
+	// KeyAlgorithmECDSA is an ECDSA key on a NIST curve (P-256 or P-384).
+	KeyAlgorithmECDSA KeyAlgorithm = "ECDSA"
+	// KeyAlgorithmRSA is an RSA key of 2048, 3072 or 4096 bits.
+	KeyAlgorithmRSA KeyAlgorithm = "RSA"
+	// KeyAlgorithmEd25519 is an Ed25519 key (no size).
+	KeyAlgorithmEd25519 KeyAlgorithm = "Ed25519"
+)
+
+// Condition types and reasons shared by both kinds.
+const (
+	// ConditionReady is True when the object is fully provisioned and matches its spec.
+	ConditionReady = "Ready"
+	// ConditionIssuing is True while a Certificate is being (re-)issued.
+	ConditionIssuing = "Issuing"
+	// ConditionRootExpiring is True when a CA's root is within its expiry warning window.
+	ConditionRootExpiring = "RootExpiring"
+)
+
+// Labels and annotations the operators use.
+const (
+	// LabelManagedBy marks objects that a clusterpki operator manages.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// LabelCertificate names the Certificate a Secret belongs to.
+	LabelCertificate = "clusterpki.dev/certificate"
+	// LabelCertificateAuthority names the CertificateAuthority an object belongs to.
+	LabelCertificateAuthority = "clusterpki.dev/certificate-authority"
+	// LabelClusterID names the tenant cluster an object belongs to.
+	LabelClusterID = "clusterpki.dev/cluster-id"
+	// AnnotationRenew requests a re-issue (Certificate) or an issuing-CA rotation
+	// (CertificateAuthority) when its value changes; use a timestamp.
+	AnnotationRenew = "clusterpki.dev/renew"
+	// AnnotationRotateIssuer requests an issuing-CA rotation when its value changes.
+	AnnotationRotateIssuer = "clusterpki.dev/rotate-issuer"
+)
