@@ -1,0 +1,213 @@
+package ca
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"testing"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestPlanFor(t *testing.T) {
+	base := func(mod func(*v1alpha1.CertificateAuthoritySpec)) *v1alpha1.CertificateAuthoritySpec {
+		s := &v1alpha1.CertificateAuthoritySpec{
+			ClusterID: "c1",
+			Root:      v1alpha1.RootCASpec{CommonName: "c1 root", TTL: "87600h", KeyType: "ec"},
+			Issuing:   v1alpha1.IssuingCASpec{TTL: "8760h", KeyType: "rsa"},
+			Roles:     []v1alpha1.RoleSpec{{Name: "server", AllowedDomains: []string{"*.svc"}}},
+		}
+		if mod != nil {
+			mod(s)
+		}
+		return s
+	}
+	tests := map[string]struct {
+		spec      *v1alpha1.CertificateAuthoritySpec
+		wantErr   string // empty: no error
+		wantCheck func(t *testing.T, p *Plan)
+	}{
+		"a valid spec resolves mounts, defaults and roles": {
+			spec: base(nil),
+			wantCheck: func(t *testing.T, p *Plan) {
+				assert.Equal(t, Mounts{Root: "pki-c1-root", Issuing: "pki-c1"}, p.Mounts)
+				assert.Equal(t, "c1 root Issuing CA", p.IssuingCN)
+				assert.Equal(t, 8760*time.Hour/3, p.RotateBefore)
+				assert.Equal(t, 256, p.RootKeyBits)
+				assert.Equal(t, 2048, p.IssuingBits)
+				require.Len(t, p.Roles, 1)
+				assert.Equal(t, true, p.Roles[0].Params["allow_glob_domains"])
+				assert.Equal(t, true, p.Roles[0].Params["no_store"])
+				assert.Equal(t, int64(8760*3600), p.Roles[0].Params["max_ttl"])
+			},
+		},
+		"an issuing ttl as long as the root's is refused naming the field": {
+			spec:    base(func(s *v1alpha1.CertificateAuthoritySpec) { s.Issuing.TTL = "87600h" }),
+			wantErr: "spec.issuing.ttl",
+		},
+		"a rotateBefore not shorter than the issuing ttl is refused": {
+			spec:    base(func(s *v1alpha1.CertificateAuthoritySpec) { s.Issuing.RotateBefore = "8760h" }),
+			wantErr: "spec.issuing.rotateBefore",
+		},
+		"an unparsable ttl is refused naming the field": {
+			spec:    base(func(s *v1alpha1.CertificateAuthoritySpec) { s.Root.TTL = "ten years" }),
+			wantErr: "spec.root.ttl",
+		},
+		"duplicate role names are refused": {
+			spec:    base(func(s *v1alpha1.CertificateAuthoritySpec) { s.Roles = append(s.Roles, s.Roles[0]) }),
+			wantErr: "spec.roles[1].name",
+		},
+		"explicit key bits are kept": {
+			spec: base(func(s *v1alpha1.CertificateAuthoritySpec) { s.Root.KeyBits = ptr(int32(384)) }),
+			wantCheck: func(t *testing.T, p *Plan) {
+				assert.Equal(t, 384, p.RootKeyBits)
+			},
+		},
+		"extended key usages map to Vault's flags": {
+			spec: base(func(s *v1alpha1.CertificateAuthoritySpec) {
+				s.Roles[0].ExtKeyUsages = []v1alpha1.ExtKeyUsage{"ClientAuth"}
+			}),
+			wantCheck: func(t *testing.T, p *Plan) {
+				assert.Equal(t, false, p.Roles[0].Params["server_flag"])
+				assert.Equal(t, true, p.Roles[0].Params["client_flag"])
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			p, err := PlanFor("pki-", tc.spec)
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tc.wantCheck(t, p)
+		})
+	}
+}
+
+func TestRoleDiff(t *testing.T) {
+	tests := map[string]struct {
+		want, have map[string]any
+		wantDiff   []string // nil: role matches
+	}{
+		"Vault's own types compare equal to ours": {
+			want: map[string]any{"max_ttl": int64(3600), "allowed_domains": []string{"b", "a"}, "allow_ip_sans": true, "organization": []string{}},
+			have: map[string]any{"max_ttl": json.Number("3600"), "allowed_domains": []any{"a", "b"}, "allow_ip_sans": true, "organization": []any{""}},
+		},
+		"a changed ttl and a missing key are reported": {
+			want:     map[string]any{"max_ttl": int64(3600), "no_store": true},
+			have:     map[string]any{"max_ttl": json.Number("60")},
+			wantDiff: []string{"max_ttl", "no_store"},
+		},
+		"keys Vault returns that we do not set are ignored": {
+			want: map[string]any{"allow_localhost": false},
+			have: map[string]any{"allow_localhost": false, "country": []any{}},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.wantDiff, roleDiff(tc.want, tc.have))
+		})
+	}
+}
+
+func TestMountOwnership(t *testing.T) {
+	tests := map[string]struct {
+		description string
+		want        MountOwnership
+	}{
+		"our own description":             {ownerDescription("ns", "a"), OwnedByUs},
+		"another object's description":    {ownerDescription("other", "a"), OwnedByOther},
+		"a mount someone made by hand":    {"team pki", NotManaged},
+		"an empty description is foreign": {"", NotManaged},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, _ := mountOwnership(tc.description, "ns", "a")
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// selfSigned makes a CA certificate valid from notBefore for lifetime, signed by parent (or itself).
+func selfSigned(t *testing.T, notBefore time.Time, lifetime time.Duration, parent *issuer) *issuer {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(notBefore.UnixNano()), Subject: pkix.Name{CommonName: "ca"},
+		NotBefore: notBefore, NotAfter: notBefore.Add(lifetime), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	parentCert, signer := tmpl, any(key)
+	if parent != nil {
+		parentCert, signer = parent.Cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parentCert, &key.PublicKey, signer)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	return &issuer{ID: "id", Cert: cert, key: key}
+}
+
+func TestIssuingDecision(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	root := selfSigned(t, now.Add(-time.Hour), 10*365*24*time.Hour, nil)
+	otherRoot := selfSigned(t, now.Add(-time.Hour), 10*365*24*time.Hour, nil)
+	fresh := selfSigned(t, now.Add(-time.Hour), 300*time.Hour, root)
+	old := selfSigned(t, now.Add(-250*time.Hour), 300*time.Hour, root)
+	foreign := selfSigned(t, now.Add(-time.Hour), 300*time.Hour, otherRoot)
+	tests := map[string]struct {
+		current   *issuer
+		tag, name string
+		wantNew   bool
+	}{
+		"no issuing CA yet":                            {current: nil, wantNew: true},
+		"a fresh issuing CA from this root stays":      {current: fresh, wantNew: false},
+		"an issuing CA in its replacement window goes": {current: old, wantNew: true},
+		"an issuing CA from another root goes":         {current: foreign, wantNew: true},
+		"a new rotation request replaces it":           {current: fresh, tag: "abcd", name: "issuing-1", wantNew: true},
+		"a rotation request already answered does not": {current: fresh, tag: "abcd", name: "issuing-1-abcd", wantNew: false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			why, got := IssuingDecision(tc.current, root, 100*time.Hour, tc.tag, tc.name, now)
+			assert.Equal(t, tc.wantNew, got, why)
+			if got {
+				assert.NotEmpty(t, why)
+			}
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := map[string]struct {
+		err           error
+		wantReason    string
+		wantTransient bool
+	}{
+		"a mount conflict waits for a person": {&mountConflictError{"x"}, ReasonMountConflict, false},
+		"403 is a permission problem":         {&vaultapi.ResponseError{StatusCode: 403}, ReasonPermissionDenied, true},
+		"503 means Vault is unavailable":      {&vaultapi.ResponseError{StatusCode: 503}, ReasonVaultUnavailable, true},
+		"a refused connection is unavailable": {errors.New("dial tcp: connection refused"), ReasonVaultUnavailable, true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			reason, transient := classify(tc.err)
+			assert.Equal(t, tc.wantReason, reason)
+			assert.Equal(t, tc.wantTransient, transient)
+		})
+	}
+}

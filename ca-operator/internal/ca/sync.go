@@ -1,0 +1,514 @@
+package ca
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+
+	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/pkg/conditions"
+	"github.com/clusterpki/clusterpki/pkg/controller"
+	"github.com/clusterpki/clusterpki/pkg/kube"
+)
+
+// sync converges one CertificateAuthority: Vault mounts, root, issuing CA, roles, the
+// published ConfigMap, then status. It reads top to bottom as that story.
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
+	cached, err := c.caLister.CertificateAuthorities(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ca := cached.DeepCopy()
+	log := c.log.WithFields(map[string]any{"ca": ca.Name, "namespace": ca.Namespace})
+
+	if ca.DeletionTimestamp != nil {
+		return c.finalize(ctx, ca)
+	}
+	if !kube.HasFinalizer(ca, Finalizer) {
+		// The patch's watch event brings the object back with the finalizer in place.
+		return kube.AddFinalizer(ctx, ca, Finalizer, c.patchCA(ca))
+	}
+
+	status := ca.Status.DeepCopy()
+	status.ObservedGeneration = ca.Generation
+	now := c.now()
+
+	plan, err := PlanFor(c.cfg.MountPrefix, &ca.Spec)
+	if err != nil {
+		// An invalid spec waits for the user: no retry until the spec changes.
+		c.recorder.Event(ca, corev1.EventTypeWarning, ReasonInvalidSpec, err.Error())
+		c.setReady(status, ca.Generation, now, metav1.ConditionFalse, ReasonInvalidSpec, err.Error())
+		return c.writeStatus(ctx, ca, status)
+	}
+	status.RootMount, status.IssuingMount = plan.Mounts.Root, plan.Mounts.Issuing
+
+	next, err := c.converge(ctx, ca, plan, status, now)
+	if err == nil {
+		err = c.ensureConfigMap(ctx, ca, status)
+	}
+	if err != nil {
+		reason, transient := classify(err)
+		log.WithField("reason", reason).WithError(err).Warn("CertificateAuthority not ready")
+		if !transient || !conditions.IsTrue(status.Conditions, v1alpha1.ConditionReady) ||
+			conditions.Get(status.Conditions, v1alpha1.ConditionReady).Reason != reason {
+			c.recorder.Event(ca, corev1.EventTypeWarning, reason, err.Error())
+		}
+		c.setReady(status, ca.Generation, now, metav1.ConditionFalse, reason, err.Error())
+		if werr := c.writeStatus(ctx, ca, status); werr != nil {
+			return werr
+		}
+		if !transient {
+			// A conflict needs a person; look again now and then in case it went away.
+			return controller.RequeueAfter(5 * time.Minute)
+		}
+		return err
+	}
+
+	wasReady := conditions.IsTrue(ca.Status.Conditions, v1alpha1.ConditionReady)
+	c.setReady(status, ca.Generation, now, metav1.ConditionTrue, ReasonProvisioned,
+		fmt.Sprintf("root and issuing CA in Vault mounts %s and %s, %d role(s)", plan.Mounts.Root, plan.Mounts.Issuing, len(plan.Roles)))
+	c.setRootExpiring(ca, status, plan, now)
+	if err := c.writeStatus(ctx, ca, status); err != nil {
+		return err
+	}
+	if !wasReady {
+		c.recorder.Event(ca, corev1.EventTypeNormal, ReasonProvisioned, "CA provisioned in Vault and ready to issue")
+	}
+	if next > 0 {
+		c.ctrl.EnqueueAfter(key, next)
+	}
+	return nil
+}
+
+// converge makes Vault match the plan and fills status with what is there. It returns when
+// the CA next needs attention (issuing CA rotation, retirement or root expiry warning).
+func (c *Controller) converge(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan,
+	status *v1alpha1.CertificateAuthorityStatus, now time.Time) (time.Duration, error) {
+	owner := ownerDescription(ca.Namespace, ca.Name)
+	if err := c.ensureMount(ctx, ca, plan.Mounts.Root, owner, plan.RootTTL); err != nil {
+		return 0, err
+	}
+	if err := c.ensureMount(ctx, ca, plan.Mounts.Issuing, owner, plan.IssuingTTL); err != nil {
+		return 0, err
+	}
+
+	root, err := c.ensureRoot(ctx, ca, plan, status)
+	if err != nil {
+		return 0, err
+	}
+	status.Root = certStatus(root.ID, root.Cert)
+
+	issuing, err := c.ensureIssuing(ctx, ca, plan, root, status, now)
+	if err != nil {
+		return 0, err
+	}
+	status.Issuing = certStatus(issuing.ID, issuing.Cert)
+
+	for _, mount := range []string{plan.Mounts.Root, plan.Mounts.Issuing} {
+		if err := c.ensureMountConfig(ctx, mount); err != nil {
+			return 0, err
+		}
+	}
+	if err := c.ensureRoles(ctx, ca, plan, status); err != nil {
+		return 0, err
+	}
+
+	// Work that is due later: rotation of the issuing CA, the root expiry warning.
+	var next time.Duration
+	schedule := func(at time.Time) {
+		if d := at.Sub(now); d > 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	schedule(issuing.Cert.NotAfter.Add(-plan.RotateBefore))
+	schedule(root.Cert.NotAfter.Add(-plan.ExpiryWarning))
+	return next, nil
+}
+
+// mountConflictError reports a mount that belongs to someone else.
+type mountConflictError struct{ msg string }
+
+func (e *mountConflictError) Error() string { return e.msg }
+
+// ensureMount enables a PKI mount owned by ca, or checks that an existing one is ours.
+func (c *Controller) ensureMount(ctx context.Context, ca *v1alpha1.CertificateAuthority, path, owner string, maxTTL time.Duration) error {
+	m, err := c.pki.readMount(ctx, path)
+	if errors.Is(err, errNoMount) {
+		if err := c.pki.enableMount(ctx, path, owner, maxTTL); err != nil {
+			return err
+		}
+		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonMountCreated, "enabled Vault PKI mount %s", path)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if m.Type != "pki" {
+		return &mountConflictError{fmt.Sprintf("Vault mount %s exists and is a %q engine, not pki", path, m.Type)}
+	}
+	switch who, other := mountOwnership(m.Description, ca.Namespace, ca.Name); who {
+	case OwnedByOther:
+		return &mountConflictError{fmt.Sprintf("Vault mount %s belongs to CertificateAuthority %s; clusterID %q is taken", path, other, ca.Spec.ClusterID)}
+	case NotManaged:
+		if !ca.Spec.AdoptExistingMounts {
+			return &mountConflictError{fmt.Sprintf("Vault mount %s exists but was not created by clusterpki; set spec.adoptExistingMounts to take it over", path)}
+		}
+		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonMountAdopted, "adopted existing Vault mount %s", path)
+	}
+	if m.Description != owner || m.MaxLeaseTTL != maxTTL {
+		return c.pki.tuneMount(ctx, path, owner, maxTTL)
+	}
+	return nil
+}
+
+// ensureRoot returns the root issuer, generating it inside Vault only when the mount has none.
+func (c *Controller) ensureRoot(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan, status *v1alpha1.CertificateAuthorityStatus) (*issuer, error) {
+	root, err := c.pki.defaultIssuer(ctx, plan.Mounts.Root)
+	if err != nil {
+		return nil, err
+	}
+	if root == nil {
+		if err := c.pki.generateRoot(ctx, plan); err != nil {
+			return nil, err
+		}
+		if root, err = c.pki.defaultIssuer(ctx, plan.Mounts.Root); err != nil {
+			return nil, err
+		}
+		if root == nil {
+			return nil, fmt.Errorf("root generated in %s but Vault reports no default issuer", plan.Mounts.Root)
+		}
+		if status.Root != nil && status.Root.FingerprintSHA256 != Fingerprint(root.Cert) {
+			c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonRootReplaced,
+				"the root CA in %s was missing and has been generated again: fingerprint %s replaces %s; consumers must trust the new ca.crt",
+				plan.Mounts.Root, Fingerprint(root.Cert), status.Root.FingerprintSHA256)
+		} else {
+			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonRootGenerated, "generated root CA %q in %s", plan.RootCN, plan.Mounts.Root)
+		}
+		return root, nil
+	}
+	if status.Root != nil && status.Root.FingerprintSHA256 != Fingerprint(root.Cert) {
+		c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonRootReplaced,
+			"the root CA in %s changed outside clusterpki: fingerprint %s replaces %s", plan.Mounts.Root, Fingerprint(root.Cert), status.Root.FingerprintSHA256)
+	}
+	return root, nil
+}
+
+// rotationRequestTag is the suffix of an issuer name that records which rotation request
+// (the value of the rotate-issuer annotation) it answered, so a request is handled once.
+func rotationRequestTag(ca *v1alpha1.CertificateAuthority) string {
+	v := ca.Annotations[v1alpha1.AnnotationRotateIssuer]
+	if v == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:4])
+}
+
+// IssuingDecision says whether a new issuing CA is needed and why.
+func IssuingDecision(current *issuer, root *issuer, rotateBefore time.Duration, requestTag, currentName string, now time.Time) (string, bool) {
+	switch {
+	case current == nil:
+		return "the issuing mount has no issuing CA", true
+	case current.Cert.CheckSignatureFrom(root.Cert) != nil:
+		return "the issuing CA was not signed by the current root", true
+	case !now.Before(current.Cert.NotAfter.Add(-rotateBefore)):
+		return fmt.Sprintf("the issuing CA expires at %s, inside its replacement window", current.Cert.NotAfter.UTC().Format(time.RFC3339)), true
+	case requestTag != "" && !strings.HasSuffix(currentName, "-"+requestTag):
+		return "rotation was requested with the " + v1alpha1.AnnotationRotateIssuer + " annotation", true
+	}
+	return "", false
+}
+
+// ensureIssuing returns the default issuer of the issuing mount, making a new one from the
+// root when there is none, it is not from this root, it is due for replacement or a
+// rotation was requested. Issuers that are no longer default stay for CRLs until expired.
+func (c *Controller) ensureIssuing(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan, root *issuer,
+	status *v1alpha1.CertificateAuthorityStatus, now time.Time) (*issuer, error) {
+	current, err := c.pki.defaultIssuer(ctx, plan.Mounts.Issuing)
+	if err != nil {
+		return nil, err
+	}
+	name := ""
+	if current != nil {
+		name = current.Name
+	}
+	tag := rotationRequestTag(ca)
+	if why, ok := IssuingDecision(current, root, plan.RotateBefore, tag, name, now); ok {
+		newName := fmt.Sprintf("issuing-%d", now.Unix())
+		if tag != "" {
+			newName += "-" + tag
+		}
+		id, err := c.pki.newIssuingCA(ctx, plan, root, now, newName)
+		if err != nil {
+			return nil, err
+		}
+		if current == nil {
+			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonIssuerCreated, "created issuing CA %s in %s", id, plan.Mounts.Issuing)
+		} else {
+			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonIssuerRotated,
+				"replaced issuing CA %s with %s in %s because %s; the old one stays for CRLs until it expires", current.ID, id, plan.Mounts.Issuing, why)
+		}
+		if current, err = c.pki.readIssuer(ctx, plan.Mounts.Issuing, id); err != nil {
+			return nil, err
+		}
+		if current == nil {
+			return nil, fmt.Errorf("issuing CA %s installed in %s but cannot be read back", id, plan.Mounts.Issuing)
+		}
+	}
+	if err := c.retireIssuers(ctx, ca, plan, root, current, now); err != nil {
+		return nil, err
+	}
+	return current, nil
+}
+
+// retireIssuers deletes issuing CAs that are no longer default and have expired (so every
+// certificate they signed has expired too). The root, imported for the chain, stays.
+func (c *Controller) retireIssuers(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan, root, current *issuer, now time.Time) error {
+	ids, err := c.pki.listIssuers(ctx, plan.Mounts.Issuing)
+	if err != nil {
+		return err
+	}
+	// The usual state is the current issuer and the imported root: nothing to look at.
+	if len(ids) <= 2 {
+		return nil
+	}
+	for _, id := range ids {
+		if id == current.ID {
+			continue
+		}
+		old, err := c.pki.readIssuer(ctx, plan.Mounts.Issuing, id)
+		if err != nil || old == nil {
+			return err
+		}
+		if Fingerprint(old.Cert) == Fingerprint(root.Cert) || now.Before(old.Cert.NotAfter) {
+			continue
+		}
+		if err := c.pki.deleteIssuer(ctx, plan.Mounts.Issuing, id); err != nil {
+			return err
+		}
+		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonIssuerRetired, "retired expired issuing CA %s from %s", id, plan.Mounts.Issuing)
+	}
+	return nil
+}
+
+// ensureMountConfig sets the AIA and CRL URLs, CRL auto-rebuild and auto-tidy of a mount.
+func (c *Controller) ensureMountConfig(ctx context.Context, mount string) error {
+	base := strings.TrimRight(c.cfg.VaultPublicAddr, "/") + "/v1/" + mount
+	wants := []struct {
+		path string
+		data map[string]any
+	}{
+		{mount + "/config/urls", map[string]any{
+			"issuing_certificates":    []string{base + "/ca"},
+			"crl_distribution_points": []string{base + "/crl"},
+		}},
+		{mount + "/config/crl", map[string]any{"auto_rebuild": true, "expiry": "72h"}},
+		{mount + "/config/auto-tidy", map[string]any{
+			"enabled": true, "tidy_cert_store": true, "tidy_revoked_certs": true, "interval_duration": 43200,
+		}},
+	}
+	for _, w := range wants {
+		if _, err := c.pki.ensureConfig(ctx, w.path, w.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureRoles creates or updates a Vault role per profile and deletes roles that left the spec.
+func (c *Controller) ensureRoles(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan, status *v1alpha1.CertificateAuthorityStatus) error {
+	mount := plan.Mounts.Issuing
+	wanted := map[string]bool{}
+	roles := make([]v1alpha1.ProvisionedRole, 0, len(plan.Roles))
+	for _, r := range plan.Roles {
+		wanted[r.Name] = true
+		changed, err := c.pki.ensureRole(ctx, mount, r)
+		if err != nil {
+			return err
+		}
+		if changed {
+			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonRoleUpdated, "Vault role %s/roles/%s now matches spec", mount, r.Name)
+		}
+		roles = append(roles, v1alpha1.ProvisionedRole{
+			Name:               r.Name,
+			SignPath:           mount + "/sign/" + r.Name,
+			RevokePath:         mount + "/revoke",
+			StoresCertificates: r.Params["no_store"] == false,
+		})
+	}
+	// The mount is ours (ensureMount checked), so every role on it is ours too.
+	existing, err := c.pki.listRoles(ctx, mount)
+	if err != nil {
+		return err
+	}
+	for _, name := range existing {
+		if wanted[name] {
+			continue
+		}
+		if err := c.pki.deleteRole(ctx, mount, name); err != nil {
+			return err
+		}
+		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonRoleDeleted, "deleted Vault role %s/roles/%s, no longer in spec", mount, name)
+	}
+	sort.Slice(roles, func(i, j int) bool { return roles[i].Name < roles[j].Name })
+	if len(roles) == 0 {
+		roles = nil
+	}
+	status.Roles = roles
+	return nil
+}
+
+// ensureConfigMap publishes the root certificate in ConfigMap <name>-ca, owned by the CA.
+func (c *Controller) ensureConfigMap(ctx context.Context, ca *v1alpha1.CertificateAuthority, status *v1alpha1.CertificateAuthorityStatus) error {
+	name := ca.Name + "-ca"
+	rootPEM, err := c.rootPEM(ctx, status)
+	if err != nil {
+		return err
+	}
+	want := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: ca.Namespace,
+			Labels: map[string]string{
+				v1alpha1.LabelCertificateAuthority: ca.Name,
+				v1alpha1.LabelClusterID:            ca.Spec.ClusterID,
+				v1alpha1.LabelManagedBy:            ManagedByValue,
+			},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ca, v1alpha1.SchemeGroupVersion.WithKind("CertificateAuthority"))},
+		},
+		Data: map[string]string{"ca.crt": rootPEM},
+	}
+	have, err := c.cmLister.ConfigMaps(ca.Namespace).Get(name)
+	switch {
+	case apierrors.IsNotFound(err):
+		// The lister sees only labelled ConfigMaps; a foreign one of that name makes Create fail.
+		if _, err := c.kube.CoreV1().ConfigMaps(ca.Namespace).Create(ctx, want, metav1.CreateOptions{}); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return &mountConflictError{fmt.Sprintf("ConfigMap %s/%s exists and was not made by clusterpki", ca.Namespace, name)}
+			}
+			return fmt.Errorf("create ConfigMap %s: %w", name, err)
+		}
+		apiWrites.WithLabelValues("configmap").Inc()
+	case err != nil:
+		return err
+	case have.Data["ca.crt"] != rootPEM || !apiequality.Semantic.DeepEqual(have.Labels, want.Labels) ||
+		!apiequality.Semantic.DeepEqual(have.OwnerReferences, want.OwnerReferences):
+		update := have.DeepCopy()
+		update.Labels, update.OwnerReferences, update.Data = want.Labels, want.OwnerReferences, want.Data
+		if _, err := c.kube.CoreV1().ConfigMaps(ca.Namespace).Update(ctx, update, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("update ConfigMap %s: %w", name, err)
+		}
+		apiWrites.WithLabelValues("configmap").Inc()
+	}
+	status.ConfigMapName = name
+	return nil
+}
+
+// rootPEM returns the PEM of the root the status describes, read from Vault.
+func (c *Controller) rootPEM(ctx context.Context, status *v1alpha1.CertificateAuthorityStatus) (string, error) {
+	root, err := c.pki.defaultIssuer(ctx, status.RootMount)
+	if err != nil {
+		return "", err
+	}
+	if root == nil {
+		return "", fmt.Errorf("root mount %s has no root", status.RootMount)
+	}
+	return encodePEM(root.Cert), nil
+}
+
+// setRootExpiring keeps the RootExpiring condition and warns when the root nears its end.
+func (c *Controller) setRootExpiring(ca *v1alpha1.CertificateAuthority, status *v1alpha1.CertificateAuthorityStatus, plan *Plan, now time.Time) {
+	if status.Root == nil {
+		return
+	}
+	notAfter := status.Root.NotAfter.Time
+	cond := metav1.Condition{Type: v1alpha1.ConditionRootExpiring, Status: metav1.ConditionFalse, Reason: "RootValid",
+		Message: fmt.Sprintf("root expires at %s", notAfter.UTC().Format(time.RFC3339))}
+	if !now.Before(notAfter.Add(-plan.ExpiryWarning)) {
+		cond.Status, cond.Reason = metav1.ConditionTrue, ReasonRootExpiring
+		cond.Message = fmt.Sprintf("root expires at %s, within %s; plan a new CA", notAfter.UTC().Format(time.RFC3339), plan.ExpiryWarning)
+		if !conditions.IsTrue(ca.Status.Conditions, v1alpha1.ConditionRootExpiring) {
+			c.recorder.Event(ca, corev1.EventTypeWarning, ReasonRootExpiring, cond.Message)
+		}
+	}
+	conditions.Set(&status.Conditions, cond, ca.Generation, metav1.NewTime(now))
+}
+
+// setReady sets the Ready condition.
+func (c *Controller) setReady(status *v1alpha1.CertificateAuthorityStatus, generation int64, now time.Time, s metav1.ConditionStatus, reason, msg string) {
+	conditions.Set(&status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: s, Reason: reason, Message: msg}, generation, metav1.NewTime(now))
+}
+
+// writeStatus writes status only when it changed. A conflict is left to the next event.
+func (c *Controller) writeStatus(ctx context.Context, ca *v1alpha1.CertificateAuthority, status *v1alpha1.CertificateAuthorityStatus) error {
+	if apiequality.Semantic.DeepEqual(&ca.Status, status) {
+		return nil
+	}
+	update := ca.DeepCopy()
+	update.Status = *status
+	_, err := c.client.ClusterpkiV1alpha1().CertificateAuthorities(ca.Namespace).UpdateStatus(ctx, update, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	apiWrites.WithLabelValues("status").Inc()
+	return nil
+}
+
+// patchCA returns a PatchFunc that merge-patches ca.
+func (c *Controller) patchCA(ca *v1alpha1.CertificateAuthority) kube.PatchFunc {
+	return func(ctx context.Context, data []byte) error {
+		_, err := c.client.ClusterpkiV1alpha1().CertificateAuthorities(ca.Namespace).Patch(ctx, ca.Name, types.MergePatchType, data, metav1.PatchOptions{})
+		if err == nil {
+			apiWrites.WithLabelValues("finalizer").Inc()
+		}
+		return err
+	}
+}
+
+// finalize carries out the deletion policy, then releases the object.
+func (c *Controller) finalize(ctx context.Context, ca *v1alpha1.CertificateAuthority) error {
+	if !kube.HasFinalizer(ca, Finalizer) {
+		return nil
+	}
+	if ca.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete {
+		mounts := MountsFor(c.cfg.MountPrefix, ca.Spec.ClusterID)
+		for _, path := range []string{mounts.Issuing, mounts.Root} {
+			m, err := c.pki.readMount(ctx, path)
+			if errors.Is(err, errNoMount) {
+				continue
+			}
+			if err != nil {
+				c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonVaultError, "cannot delete the CA yet: %v", err)
+				return err
+			}
+			// Never destroy a mount someone else owns.
+			if who, _ := mountOwnership(m.Description, ca.Namespace, ca.Name); who != OwnedByUs {
+				continue
+			}
+			if err := c.pki.disableMount(ctx, path); err != nil {
+				c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonVaultError, "cannot delete the CA yet: %v", err)
+				return err
+			}
+		}
+		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonMountsDeleted, "deleted Vault mounts %s and %s", mounts.Root, mounts.Issuing)
+	}
+	return kube.RemoveFinalizer(ctx, ca, Finalizer, c.patchCA(ca))
+}

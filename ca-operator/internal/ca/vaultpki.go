@@ -1,0 +1,340 @@
+package ca
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+)
+
+// VaultClient is the part of the shared Vault client the CA controller uses.
+// Every call carries a low-cardinality operation name for metrics.
+type VaultClient interface {
+	Read(ctx context.Context, op, path string) (*vaultapi.Secret, error)
+	List(ctx context.Context, op, path string) (*vaultapi.Secret, error)
+	Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error)
+	Delete(ctx context.Context, op, path string) error
+}
+
+// mountInfo is what the controller needs to know of a mount.
+type mountInfo struct {
+	Type        string
+	Description string
+	MaxLeaseTTL time.Duration
+}
+
+// pki wraps the Vault PKI calls of one controller.
+type pki struct {
+	vault VaultClient
+}
+
+// errNoMount reports that a mount does not exist.
+var errNoMount = errors.New("mount does not exist")
+
+// isMissing reports whether a Vault error means "nothing there" for reads whose
+// absence Vault answers with 400 or 404 and a message rather than an empty body.
+func isMissing(err error) bool {
+	var re *vaultapi.ResponseError
+	if errors.As(err, &re) && (re.StatusCode == 404 || re.StatusCode == 400) {
+		msg := strings.ToLower(strings.Join(re.Errors, " "))
+		return re.StatusCode == 404 || strings.Contains(msg, "no secret engine mount") ||
+			strings.Contains(msg, "no default issuer") || strings.Contains(msg, "unable to find") ||
+			strings.Contains(msg, "not found") || strings.Contains(msg, "does not exist")
+	}
+	return false
+}
+
+// readMount returns a mount's type, description and max lease TTL, or errNoMount.
+func (p *pki) readMount(ctx context.Context, path string) (*mountInfo, error) {
+	s, err := p.vault.Read(ctx, "read-mount", "sys/mounts/"+path)
+	if isMissing(err) || (err == nil && (s == nil || s.Data == nil)) {
+		return nil, errNoMount
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read mount %s: %w", path, err)
+	}
+	m := &mountInfo{}
+	m.Type, _ = s.Data["type"].(string)
+	m.Description, _ = s.Data["description"].(string)
+	if cfg, ok := s.Data["config"].(map[string]any); ok {
+		if n, ok := cfg["max_lease_ttl"].(json.Number); ok {
+			if secs, err := n.Int64(); err == nil {
+				m.MaxLeaseTTL = time.Duration(secs) * time.Second
+			}
+		}
+	}
+	return m, nil
+}
+
+// enableMount enables a PKI mount with an owner description and max lease TTL.
+func (p *pki) enableMount(ctx context.Context, path, description string, maxTTL time.Duration) error {
+	_, err := p.vault.Write(ctx, "enable-mount", "sys/mounts/"+path, map[string]any{
+		"type":        "pki",
+		"description": description,
+		"config":      map[string]any{"max_lease_ttl": seconds(maxTTL)},
+	})
+	if err != nil {
+		return fmt.Errorf("enable mount %s: %w", path, err)
+	}
+	return nil
+}
+
+// tuneMount sets a mount's description and max lease TTL.
+func (p *pki) tuneMount(ctx context.Context, path, description string, maxTTL time.Duration) error {
+	_, err := p.vault.Write(ctx, "tune-mount", "sys/mounts/"+path+"/tune", map[string]any{
+		"description":   description,
+		"max_lease_ttl": seconds(maxTTL),
+	})
+	if err != nil {
+		return fmt.Errorf("tune mount %s: %w", path, err)
+	}
+	return nil
+}
+
+// disableMount unmounts a mount; a mount already gone is not an error.
+func (p *pki) disableMount(ctx context.Context, path string) error {
+	if err := p.vault.Delete(ctx, "disable-mount", "sys/mounts/"+path); err != nil && !isMissing(err) {
+		return fmt.Errorf("disable mount %s: %w", path, err)
+	}
+	return nil
+}
+
+// issuer is one CA certificate installed in a mount.
+type issuer struct {
+	ID   string
+	Name string
+	Cert *x509.Certificate
+	PEM  string
+	// key is set only by unit tests that sign with a made-up issuer.
+	key any
+}
+
+// defaultIssuer returns the mount's default issuer, or nil when it has none.
+func (p *pki) defaultIssuer(ctx context.Context, mount string) (*issuer, error) {
+	s, err := p.vault.Read(ctx, "read-issuer", mount+"/issuer/default/json")
+	if isMissing(err) || (err == nil && (s == nil || s.Data == nil)) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read default issuer of %s: %w", mount, err)
+	}
+	return issuerFrom(mount, s)
+}
+
+// issuerFrom decodes an issuer read from Vault.
+func issuerFrom(mount string, s *vaultapi.Secret) (*issuer, error) {
+	id, _ := s.Data["issuer_id"].(string)
+	name, _ := s.Data["issuer_name"].(string)
+	pemData, _ := s.Data["certificate"].(string)
+	if pemData == "" {
+		return nil, nil
+	}
+	cert, err := parseCertificate(pemData)
+	if err != nil {
+		return nil, fmt.Errorf("issuer %s of %s: %w", id, mount, err)
+	}
+	return &issuer{ID: id, Name: name, Cert: cert, PEM: strings.TrimSpace(pemData) + "\n"}, nil
+}
+
+// listIssuers returns the IDs of every issuer in a mount.
+func (p *pki) listIssuers(ctx context.Context, mount string) ([]string, error) {
+	s, err := p.vault.List(ctx, "list-issuers", mount+"/issuers")
+	if isMissing(err) || (err == nil && (s == nil || s.Data == nil)) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list issuers of %s: %w", mount, err)
+	}
+	return stringList(s.Data["keys"]), nil
+}
+
+// readIssuer returns one issuer of a mount by ID.
+func (p *pki) readIssuer(ctx context.Context, mount, id string) (*issuer, error) {
+	s, err := p.vault.Read(ctx, "read-issuer", mount+"/issuer/"+id+"/json")
+	if err != nil {
+		return nil, fmt.Errorf("read issuer %s of %s: %w", id, mount, err)
+	}
+	if s == nil {
+		return nil, nil
+	}
+	return issuerFrom(mount, s)
+}
+
+// deleteIssuer removes a retired issuer from a mount.
+func (p *pki) deleteIssuer(ctx context.Context, mount, id string) error {
+	if err := p.vault.Delete(ctx, "delete-issuer", mount+"/issuer/"+id); err != nil && !isMissing(err) {
+		return fmt.Errorf("delete issuer %s of %s: %w", id, mount, err)
+	}
+	return nil
+}
+
+// generateRoot makes a self-signed root inside the root mount; its key never leaves Vault.
+func (p *pki) generateRoot(ctx context.Context, plan *Plan) error {
+	data := map[string]any{
+		"common_name": plan.RootCN,
+		"key_type":    plan.RootKeyType,
+		"ttl":         seconds(plan.RootTTL),
+		"issuer_name": "root",
+		"key_name":    "root",
+	}
+	if plan.RootKeyBits > 0 {
+		data["key_bits"] = plan.RootKeyBits
+	}
+	if len(plan.RootOrg) > 0 {
+		data["organization"] = strings.Join(plan.RootOrg, ",")
+	}
+	if _, err := p.vault.Write(ctx, "generate-root", plan.Mounts.Root+"/root/generate/internal", data); err != nil {
+		return fmt.Errorf("generate root in %s: %w", plan.Mounts.Root, err)
+	}
+	return nil
+}
+
+// newIssuingCA generates a key and CSR inside the issuing mount, has the root sign it,
+// installs the signed certificate with its chain and makes it the default issuer.
+func (p *pki) newIssuingCA(ctx context.Context, plan *Plan, root *issuer, now time.Time, name string) (string, error) {
+	gen := map[string]any{"common_name": plan.IssuingCN, "key_type": plan.IssuingKey}
+	if plan.IssuingBits > 0 {
+		gen["key_bits"] = plan.IssuingBits
+	}
+	s, err := p.vault.Write(ctx, "generate-intermediate", plan.Mounts.Issuing+"/intermediate/generate/internal", gen)
+	if err != nil {
+		return "", fmt.Errorf("generate issuing CA key in %s: %w", plan.Mounts.Issuing, err)
+	}
+	csr, _ := s.Data["csr"].(string)
+	if csr == "" {
+		return "", fmt.Errorf("generate issuing CA key in %s: Vault returned no CSR", plan.Mounts.Issuing)
+	}
+	// The issuing CA may not outlive its root; leave a minute of margin.
+	ttl := plan.IssuingTTL
+	if remaining := root.Cert.NotAfter.Sub(now) - time.Minute; remaining < ttl {
+		ttl = remaining
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("root of %s has expired; it cannot sign an issuing CA", plan.Mounts.Root)
+	}
+	signed, err := p.vault.Write(ctx, "sign-intermediate", plan.Mounts.Root+"/root/sign-intermediate", map[string]any{
+		"csr":            csr,
+		"common_name":    plan.IssuingCN,
+		"ttl":            seconds(ttl),
+		"format":         "pem",
+		"use_csr_values": false,
+	})
+	if err != nil {
+		return "", fmt.Errorf("sign issuing CA with %s: %w", plan.Mounts.Root, err)
+	}
+	certPEM, _ := signed.Data["certificate"].(string)
+	if certPEM == "" {
+		return "", fmt.Errorf("sign issuing CA with %s: Vault returned no certificate", plan.Mounts.Root)
+	}
+	set, err := p.vault.Write(ctx, "set-signed", plan.Mounts.Issuing+"/intermediate/set-signed", map[string]any{
+		"certificate": strings.TrimSpace(certPEM) + "\n" + root.PEM,
+	})
+	if err != nil {
+		return "", fmt.Errorf("install issuing CA in %s: %w", plan.Mounts.Issuing, err)
+	}
+	id := newIssuerID(set)
+	if id == "" {
+		return "", fmt.Errorf("install issuing CA in %s: Vault reported no imported issuer with a key", plan.Mounts.Issuing)
+	}
+	// The name records which rotation request this issuer answered (see rotationRequestTag).
+	if _, err := p.vault.Write(ctx, "name-issuer", plan.Mounts.Issuing+"/issuer/"+id, map[string]any{"issuer_name": name}); err != nil {
+		return "", fmt.Errorf("name issuer %s of %s: %w", id, plan.Mounts.Issuing, err)
+	}
+	if _, err := p.vault.Write(ctx, "set-default-issuer", plan.Mounts.Issuing+"/config/issuers", map[string]any{"default": id}); err != nil {
+		return "", fmt.Errorf("make issuer %s the default of %s: %w", id, plan.Mounts.Issuing, err)
+	}
+	return id, nil
+}
+
+// newIssuerID picks, from a set-signed answer, the imported issuer that has a key
+// (the new issuing CA; the root in the chain is imported without one).
+func newIssuerID(s *vaultapi.Secret) string {
+	if s == nil || s.Data == nil {
+		return ""
+	}
+	if mapping, ok := s.Data["mapping"].(map[string]any); ok {
+		for issuerID, keyID := range mapping {
+			if k, _ := keyID.(string); k != "" {
+				return issuerID
+			}
+		}
+	}
+	return ""
+}
+
+// ensureConfig writes a config endpoint only when a read shows a value differing from want.
+func (p *pki) ensureConfig(ctx context.Context, path string, want map[string]any) (bool, error) {
+	s, err := p.vault.Read(ctx, "read-config", path)
+	if err != nil && !isMissing(err) {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	have := map[string]any{}
+	if s != nil && s.Data != nil {
+		have = s.Data
+	}
+	if len(roleDiff(want, have)) == 0 {
+		return false, nil
+	}
+	if _, err := p.vault.Write(ctx, "write-config", path, want); err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// listRoles returns the role names of a mount.
+func (p *pki) listRoles(ctx context.Context, mount string) ([]string, error) {
+	s, err := p.vault.List(ctx, "list-roles", mount+"/roles")
+	if isMissing(err) || (err == nil && (s == nil || s.Data == nil)) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list roles of %s: %w", mount, err)
+	}
+	return stringList(s.Data["keys"]), nil
+}
+
+// ensureRole creates or updates a role whose settings differ from the plan.
+func (p *pki) ensureRole(ctx context.Context, mount string, role RolePlan) (bool, error) {
+	path := mount + "/roles/" + role.Name
+	s, err := p.vault.Read(ctx, "read-role", path)
+	if err != nil && !isMissing(err) {
+		return false, fmt.Errorf("read role %s: %w", path, err)
+	}
+	if s != nil && s.Data != nil && len(roleDiff(role.Params, s.Data)) == 0 {
+		return false, nil
+	}
+	if _, err := p.vault.Write(ctx, "write-role", path, role.Params); err != nil {
+		return false, fmt.Errorf("write role %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// deleteRole removes a role; a role already gone is not an error.
+func (p *pki) deleteRole(ctx context.Context, mount, name string) error {
+	if err := p.vault.Delete(ctx, "delete-role", mount+"/roles/"+name); err != nil && !isMissing(err) {
+		return fmt.Errorf("delete role %s/roles/%s: %w", mount, name, err)
+	}
+	return nil
+}
+
+// stringList converts a Vault list answer into strings.
+func stringList(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// seconds renders a duration as Vault's "<n>s".
+func seconds(d time.Duration) string {
+	return fmt.Sprintf("%ds", int64(d/time.Second))
+}

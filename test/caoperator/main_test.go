@@ -1,0 +1,131 @@
+// Package caoperator tests the ca-operator against a real kube-apiserver and Vault, with a
+// Vault token that holds only the shipped ca-operator policy.
+package caoperator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/sirupsen/logrus"
+
+	clientset "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
+	"github.com/clusterpki/clusterpki/ca-operator/caoperator"
+	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/pkg/vault"
+)
+
+var (
+	env       *testenv.Env
+	client    clientset.Interface
+	rootVault *vaultapi.Client // root token: for assertions and out-of-band changes only
+	opToken   string           // token with only the ca-operator policy
+	repoRoot  string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
+		env = e
+		var err error
+		if repoRoot, err = testenv.RepoRoot(); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := e.InstallCRDs(ctx, filepath.Join(repoRoot, "deploy", "crds")); err != nil {
+			return err
+		}
+		if client, err = clientset.NewForConfig(e.RESTConfig); err != nil {
+			return err
+		}
+		cfg := vaultapi.DefaultConfig()
+		cfg.Address = e.VaultAddr
+		if rootVault, err = vaultapi.NewClient(cfg); err != nil {
+			return err
+		}
+		rootVault.SetToken(e.VaultRootToken)
+		policy, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "vault", "ca-operator.hcl"))
+		if err != nil {
+			return err
+		}
+		if err := rootVault.Sys().PutPolicy("ca-operator", string(policy)); err != nil {
+			return fmt.Errorf("write ca-operator policy: %w", err)
+		}
+		opToken, err = policyToken("ca-operator", "24h")
+		return err
+	}))
+}
+
+// policyToken creates a renewable token holding only the named policy.
+func policyToken(policy, ttl string) (string, error) {
+	s, err := rootVault.Auth().Token().Create(&vaultapi.TokenCreateRequest{
+		Policies: []string{policy}, TTL: ttl, NoParent: true, Renewable: ptr(true),
+	})
+	if err != nil {
+		return "", fmt.Errorf("create %s token: %w", policy, err)
+	}
+	return s.Auth.ClientToken, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// operator is a running ca-operator.
+type operator struct {
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+// startOperator runs the ca-operator in-process, as the command does, with a Vault token
+// holding only its policy. It stops when the test ends.
+func startOperator(t *testing.T, token string) *operator {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := logrus.New()
+	log.SetLevel(logrus.InfoLevel)
+	log.SetOutput(testWriter{t})
+	vc, err := vault.New(ctx, vault.Config{Addr: env.VaultAddr, Auth: "token", Token: token, Timeout: 10 * time.Second}, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("vault client: %v", err)
+	}
+	go vc.Start(ctx)
+	op := &operator{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		op.done <- caoperator.Run(ctx, caoperator.Config{
+			RESTConfig:      env.RESTConfig,
+			Vault:           vc,
+			VaultPublicAddr: env.VaultAddr,
+			Workers:         4,
+			Resync:          3 * time.Second,
+			Log:             log,
+		})
+	}()
+	t.Cleanup(op.stop)
+	return op
+}
+
+// stop stops the operator and waits for it.
+func (o *operator) stop() {
+	o.once.Do(func() {
+		o.cancel()
+		select {
+		case <-o.done:
+		case <-time.After(30 * time.Second):
+		}
+	})
+}
+
+// testWriter sends operator logs to the test log so a failure shows them.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	defer func() { _ = recover() }() // a log line after the test ended must not panic
+	w.t.Log(string(p))
+	return len(p), nil
+}
