@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	kubescheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 
 	clientset "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
@@ -26,38 +27,44 @@ import (
 // Component names the ca-operator in events.
 const Component = "ca-operator"
 
-// Config is what Run needs.
+// Config is what New needs.
 type Config struct {
 	// RESTConfig reaches the API server.
 	RESTConfig *rest.Config
 	// Vault provisions the CAs.
 	Vault ca.VaultClient
+	// Recorder records events; nil makes one that Run stops when it returns.
+	Recorder record.EventRecorder
 	// MountPrefix is prepended to cluster IDs to name mounts (default "pki-").
 	MountPrefix string
 	// VaultPublicAddr is written into AIA and CRL URLs (required).
 	VaultPublicAddr string
 	// Namespace limits the operator to one namespace; empty means all.
 	Namespace string
-	// Workers is the number of CAs synced in parallel (default 4).
-	Workers int
 	// Resync re-syncs every CA this often so drift in Vault is repaired (default 10 minutes).
 	Resync time.Duration
 	// Log is the logger (default logrus's standard logger).
 	Log logrus.FieldLogger
-	// OnReady, when set, receives a readiness check of the controller.
-	OnReady func(ready func() error)
 }
 
-// Run runs the CertificateAuthority controller until ctx is done.
-func Run(ctx context.Context, cfg Config) error {
+// Operator is the ca-operator's controllers and informers.
+type Operator struct {
+	ctrl          *ca.Controller
+	caInformers   informers.SharedInformerFactory
+	kubeInformers kubeinformers.SharedInformerFactory
+	stopRecorder  func()
+}
+
+// New builds the ca-operator from cfg.
+func New(cfg Config) (*Operator, error) {
 	if cfg.Vault == nil || cfg.RESTConfig == nil {
-		return errors.New("caoperator: RESTConfig and Vault are required")
+		return nil, errors.New("caoperator: RESTConfig and Vault are required")
+	}
+	if cfg.VaultPublicAddr == "" {
+		return nil, errors.New("caoperator: VaultPublicAddr is required")
 	}
 	if cfg.MountPrefix == "" {
 		cfg.MountPrefix = "pki-"
-	}
-	if cfg.Workers == 0 {
-		cfg.Workers = 4
 	}
 	if cfg.Resync == 0 {
 		cfg.Resync = 10 * time.Minute
@@ -67,40 +74,48 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	kubeClient, err := kubernetes.NewForConfig(cfg.RESTConfig)
 	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	client, err := clientset.NewForConfig(cfg.RESTConfig)
 	if err != nil {
-		return fmt.Errorf("clusterpki client: %w", err)
+		return nil, fmt.Errorf("clusterpki client: %w", err)
 	}
-	scheme, err := Scheme()
-	if err != nil {
-		return err
+	o := &Operator{stopRecorder: func() {}}
+	if cfg.Recorder == nil {
+		scheme, err := Scheme()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Recorder, o.stopRecorder = kube.NewEventRecorder(kubeClient, scheme, Component)
 	}
-	recorder, stopEvents := kube.NewEventRecorder(kubeClient, scheme, Component)
-	defer stopEvents()
 
-	caInformers := informers.NewSharedInformerFactoryWithOptions(client, cfg.Resync, informers.WithNamespace(cfg.Namespace))
+	o.caInformers = informers.NewSharedInformerFactoryWithOptions(client, cfg.Resync, informers.WithNamespace(cfg.Namespace))
 	// Only the ConfigMaps we publish are cached, so memory does not grow with the cluster's others.
 	selector := ca.ConfigMapSelector().String()
-	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0,
+	o.kubeInformers = kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0,
 		kubeinformers.WithNamespace(cfg.Namespace),
-		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
+		kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
 
-	ctrl, err := ca.New(ca.Config{MountPrefix: cfg.MountPrefix, VaultPublicAddr: cfg.VaultPublicAddr, ResyncPeriod: cfg.Resync},
-		cfg.Log, kubeClient, client, cfg.Vault, recorder, caInformers, kubeInformers)
+	o.ctrl, err = ca.New(ca.Config{MountPrefix: cfg.MountPrefix, VaultPublicAddr: cfg.VaultPublicAddr, ResyncPeriod: cfg.Resync},
+		cfg.Log, kubeClient, client, cfg.Vault, cfg.Recorder, o.caInformers, o.kubeInformers)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if cfg.OnReady != nil {
-		cfg.OnReady(ctrl.Ready)
-	}
-	caInformers.Start(ctx.Done())
-	kubeInformers.Start(ctx.Done())
-	defer caInformers.Shutdown()
-	defer kubeInformers.Shutdown()
-	return ctrl.Run(ctx, cfg.Workers)
+	return o, nil
 }
+
+// Run starts the informers and the controller and blocks until ctx is done.
+func (o *Operator) Run(ctx context.Context, workers int) error {
+	defer o.stopRecorder()
+	o.caInformers.Start(ctx.Done())
+	o.kubeInformers.Start(ctx.Done())
+	defer o.caInformers.Shutdown()
+	defer o.kubeInformers.Shutdown()
+	return o.ctrl.Run(ctx, workers)
+}
+
+// Ready reports whether the caches have synced and the workers run.
+func (o *Operator) Ready() error { return o.ctrl.Ready() }
 
 // Scheme returns a scheme knowing the core kinds and the clusterpki kinds, for events.
 func Scheme() (*runtime.Scheme, error) {

@@ -243,7 +243,7 @@ func TestVaultStoppedThenBack(t *testing.T) {
 	create(t, newCA(ns, "outage", "outage"))
 	waitReady(t, ns, "outage", metav1.ConditionTrue, "Provisioned")
 
-	require.NoError(t, env.StopVault())
+	env.StopVault()
 	// A change made while Vault is down cannot be applied: the condition says why.
 	update(t, ns, "outage", func(ca *v1alpha1.CertificateAuthority) { ca.Spec.Roles[0].MaxTTL = "3h" })
 	ca := waitReady(t, ns, "outage", metav1.ConditionFalse, "VaultUnavailable")

@@ -95,17 +95,19 @@ func startOperator(t *testing.T, token string) *operator {
 		t.Fatalf("vault client: %v", err)
 	}
 	go vc.Start(ctx)
+	ca, err := caoperator.New(caoperator.Config{
+		RESTConfig:      env.RESTConfig,
+		Vault:           vc,
+		VaultPublicAddr: env.VaultAddr,
+		Resync:          3 * time.Second,
+		Log:             log,
+	})
+	if err != nil {
+		cancel()
+		t.Fatalf("ca-operator: %v", err)
+	}
 	op := &operator{cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		op.done <- caoperator.Run(ctx, caoperator.Config{
-			RESTConfig:      env.RESTConfig,
-			Vault:           vc,
-			VaultPublicAddr: env.VaultAddr,
-			Workers:         4,
-			Resync:          3 * time.Second,
-			Log:             log,
-		})
-	}()
+	go func() { op.done <- ca.Run(ctx, 4) }()
 	t.Cleanup(op.stop)
 	return op
 }

@@ -76,14 +76,14 @@ func New(cfg Config, log logrus.FieldLogger, kube kubernetes.Interface, client c
 	caInformer := caInformers.Clusterpki().V1alpha1().CertificateAuthorities()
 	c.caLister = caInformer.Lister()
 	// Resyncs matter here: they are how drift made in Vault behind our back gets repaired.
-	if _, err := caInformer.Informer().AddEventHandler(c.ctrl.EventHandler(nil, controller.ResyncPolicy(true))); err != nil {
+	if _, err := caInformer.Informer().AddEventHandler(c.ctrl.EventHandler(nil, controller.HandleResyncs)); err != nil {
 		return nil, fmt.Errorf("watch CertificateAuthorities: %w", err)
 	}
 
 	cmInformer := kubeInformers.Core().V1().ConfigMaps()
 	c.cmLister = cmInformer.Lister()
 	// A ConfigMap we publish that is changed or deleted brings its CA back to be repaired.
-	if _, err := cmInformer.Informer().AddEventHandler(c.ctrl.MappedEventHandler(ownerOfConfigMap, false)); err != nil {
+	if _, err := cmInformer.Informer().AddEventHandler(c.ctrl.MappedEventHandler(ownerOfConfigMap, controller.IgnoreResyncs)); err != nil {
 		return nil, fmt.Errorf("watch ConfigMaps: %w", err)
 	}
 	c.hasSynced = []cache.InformerSynced{caInformer.Informer().HasSynced, cmInformer.Informer().HasSynced}

@@ -10,14 +10,17 @@ import (
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/clusterpki/clusterpki/pkg/vault"
 )
 
 // VaultClient is the part of the shared Vault client the CA controller uses.
 // Every call carries a low-cardinality operation name for metrics.
 type VaultClient interface {
 	Read(ctx context.Context, op, path string) (*vaultapi.Secret, error)
-	List(ctx context.Context, op, path string) (*vaultapi.Secret, error)
+	List(ctx context.Context, op, path string) ([]string, error)
 	Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error)
+	WriteIdempotent(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error)
 	Delete(ctx context.Context, op, path string) error
 }
 
@@ -39,6 +42,9 @@ var errNoMount = errors.New("mount does not exist")
 // isMissing reports whether a Vault error means "nothing there" for reads whose
 // absence Vault answers with 400 or 404 and a message rather than an empty body.
 func isMissing(err error) bool {
+	if errors.Is(err, vault.ErrNotFound) {
+		return true
+	}
 	var re *vaultapi.ResponseError
 	if errors.As(err, &re) && (re.StatusCode == 404 || re.StatusCode == 400) {
 		msg := strings.ToLower(strings.Join(re.Errors, " "))
@@ -86,7 +92,7 @@ func (p *pki) enableMount(ctx context.Context, path, description string, maxTTL 
 
 // tuneMount sets a mount's description and max lease TTL.
 func (p *pki) tuneMount(ctx context.Context, path, description string, maxTTL time.Duration) error {
-	_, err := p.vault.Write(ctx, "tune-mount", "sys/mounts/"+path+"/tune", map[string]any{
+	_, err := p.vault.WriteIdempotent(ctx, "tune-mount", "sys/mounts/"+path+"/tune", map[string]any{
 		"description":   description,
 		"max_lease_ttl": seconds(maxTTL),
 	})
@@ -143,14 +149,14 @@ func issuerFrom(mount string, s *vaultapi.Secret) (*issuer, error) {
 
 // listIssuers returns the IDs of every issuer in a mount.
 func (p *pki) listIssuers(ctx context.Context, mount string) ([]string, error) {
-	s, err := p.vault.List(ctx, "list-issuers", mount+"/issuers")
-	if isMissing(err) || (err == nil && (s == nil || s.Data == nil)) {
+	ids, err := p.vault.List(ctx, "list-issuers", mount+"/issuers")
+	if isMissing(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list issuers of %s: %w", mount, err)
 	}
-	return stringList(s.Data["keys"]), nil
+	return ids, nil
 }
 
 // readIssuer returns one issuer of a mount by ID.
@@ -242,10 +248,10 @@ func (p *pki) newIssuingCA(ctx context.Context, plan *Plan, root *issuer, now ti
 		return "", fmt.Errorf("install issuing CA in %s: Vault reported no imported issuer with a key", plan.Mounts.Issuing)
 	}
 	// The name records which rotation request this issuer answered (see rotationRequestTag).
-	if _, err := p.vault.Write(ctx, "name-issuer", plan.Mounts.Issuing+"/issuer/"+id, map[string]any{"issuer_name": name}); err != nil {
+	if _, err := p.vault.WriteIdempotent(ctx, "name-issuer", plan.Mounts.Issuing+"/issuer/"+id, map[string]any{"issuer_name": name}); err != nil {
 		return "", fmt.Errorf("name issuer %s of %s: %w", id, plan.Mounts.Issuing, err)
 	}
-	if _, err := p.vault.Write(ctx, "set-default-issuer", plan.Mounts.Issuing+"/config/issuers", map[string]any{"default": id}); err != nil {
+	if _, err := p.vault.WriteIdempotent(ctx, "set-default-issuer", plan.Mounts.Issuing+"/config/issuers", map[string]any{"default": id}); err != nil {
 		return "", fmt.Errorf("make issuer %s the default of %s: %w", id, plan.Mounts.Issuing, err)
 	}
 	return id, nil
@@ -280,7 +286,7 @@ func (p *pki) ensureConfig(ctx context.Context, path string, want map[string]any
 	if len(roleDiff(want, have)) == 0 {
 		return false, nil
 	}
-	if _, err := p.vault.Write(ctx, "write-config", path, want); err != nil {
+	if _, err := p.vault.WriteIdempotent(ctx, "write-config", path, want); err != nil {
 		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	return true, nil
@@ -288,14 +294,14 @@ func (p *pki) ensureConfig(ctx context.Context, path string, want map[string]any
 
 // listRoles returns the role names of a mount.
 func (p *pki) listRoles(ctx context.Context, mount string) ([]string, error) {
-	s, err := p.vault.List(ctx, "list-roles", mount+"/roles")
-	if isMissing(err) || (err == nil && (s == nil || s.Data == nil)) {
+	names, err := p.vault.List(ctx, "list-roles", mount+"/roles")
+	if isMissing(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list roles of %s: %w", mount, err)
 	}
-	return stringList(s.Data["keys"]), nil
+	return names, nil
 }
 
 // ensureRole creates or updates a role whose settings differ from the plan.
@@ -308,7 +314,7 @@ func (p *pki) ensureRole(ctx context.Context, mount string, role RolePlan) (bool
 	if s != nil && s.Data != nil && len(roleDiff(role.Params, s.Data)) == 0 {
 		return false, nil
 	}
-	if _, err := p.vault.Write(ctx, "write-role", path, role.Params); err != nil {
+	if _, err := p.vault.WriteIdempotent(ctx, "write-role", path, role.Params); err != nil {
 		return false, fmt.Errorf("write role %s: %w", path, err)
 	}
 	return true, nil
@@ -320,18 +326,6 @@ func (p *pki) deleteRole(ctx context.Context, mount, name string) error {
 		return fmt.Errorf("delete role %s/roles/%s: %w", mount, name, err)
 	}
 	return nil
-}
-
-// stringList converts a Vault list answer into strings.
-func stringList(v any) []string {
-	list, _ := v.([]any)
-	out := make([]string, 0, len(list))
-	for _, e := range list {
-		if s, ok := e.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // seconds renders a duration as Vault's "<n>s".

@@ -1,0 +1,35 @@
+package kube
+
+import (
+	"fmt"
+	"os"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// RESTConfig returns the config for reaching the API server with client-side rate limits qps
+// and burst: from the kubeconfig file when one is given or KUBECONFIG is set, otherwise from
+// the pod's in-cluster ServiceAccount.
+func RESTConfig(kubeconfig string, qps float32, burst int) (*rest.Config, error) {
+	var (
+		cfg *rest.Config
+		err error
+	)
+	if kubeconfig == "" && os.Getenv(clientcmd.RecommendedConfigPathEnvVar) == "" {
+		cfg, err = rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("load in-cluster config (pass --kubeconfig when running outside a cluster): %w", err)
+		}
+	} else {
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		rules.ExplicitPath = kubeconfig
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("load kubeconfig: %w", err)
+		}
+	}
+	cfg.QPS = qps
+	cfg.Burst = burst
+	return cfg, nil
+}

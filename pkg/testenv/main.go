@@ -1,0 +1,47 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// Main starts one environment for a test package, runs setup (for example
+// InstallCRDs), then the tests, then stops the environment, and returns the
+// exit code for os.Exit. Setup keeps the *Env for the tests. If the start or
+// setup fails it prints why, with the programs' log tails, and returns 1:
+// tests that need the environment never skip silently.
+//
+//	func TestMain(m *testing.M) {
+//		os.Exit(testenv.Main(m, func(e *testenv.Env) error { env = e; return nil }))
+//	}
+func Main(m *testing.M, setup func(*Env) error) int {
+	dir, err := os.MkdirTemp("", "clusterpki-testenv-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute) // includes a first build
+	defer cancel()
+	start := time.Now()
+	env, err := Start(ctx, Options{Dir: dir})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: start failed: %v\n%s", err, LogTails(dir, 40))
+		return 1
+	}
+	defer env.Stop()
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "testenv: started in %v (API server %s, Vault %s)\n",
+			time.Since(start).Round(time.Millisecond), env.APIServerURL, env.VaultAddr)
+	}
+	if setup != nil {
+		if err := setup(env); err != nil {
+			fmt.Fprintf(os.Stderr, "testenv: setup failed: %v\n%s", err, env.LogTails(40))
+			return 1
+		}
+	}
+	return m.Run()
+}

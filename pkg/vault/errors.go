@@ -1,0 +1,110 @@
+package vault
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+
+	vaultapi "github.com/hashicorp/vault/api"
+)
+
+// ErrNotFound is returned (wrapped) by Read when nothing is stored at the path.
+var ErrNotFound = errors.New("not found")
+
+// responseError returns the Vault response error in err's chain, if any.
+func responseError(err error) (*vaultapi.ResponseError, bool) {
+	var re *vaultapi.ResponseError
+	ok := errors.As(err, &re)
+	return re, ok
+}
+
+// statusCode returns the HTTP status Vault answered with, or 0 when err carries none.
+func statusCode(err error) int {
+	if re, ok := responseError(err); ok {
+		return re.StatusCode
+	}
+	return 0
+}
+
+// IsNotFound reports whether err says nothing exists at the path (404, or ErrNotFound).
+func IsNotFound(err error) bool {
+	return errors.Is(err, ErrNotFound) || statusCode(err) == http.StatusNotFound
+}
+
+// IsPermissionDenied reports whether Vault refused the request (403): the policy does not allow
+// it, or the token is invalid.
+func IsPermissionDenied(err error) bool {
+	return statusCode(err) == http.StatusForbidden
+}
+
+// IsUnavailable reports whether err means Vault could not answer: a connection error, a
+// timeout, or a 5xx (503 when sealed or in standby without a leader) — a transient condition
+// worth retrying later.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if code := statusCode(err); code != 0 {
+		return code >= 500
+	}
+	var netErr net.Error
+	var urlErr *url.Error
+	return errors.As(err, &netErr) || errors.As(err, &urlErr) || errors.Is(err, syscall.ECONNREFUSED) ||
+		strings.Contains(err.Error(), "giving up after")
+}
+
+// ErrorMessage returns what went wrong in plain words, fit for a condition message or an event:
+// Vault's own error texts with the HTTP status, without URLs, request ids or tokens.
+func ErrorMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	if re, ok := responseError(err); ok {
+		msgs := make([]string, 0, len(re.Errors))
+		for _, m := range re.Errors {
+			if m = strings.TrimSpace(m); m != "" {
+				msgs = append(msgs, m)
+			}
+		}
+		switch {
+		case len(msgs) > 0:
+			return fmt.Sprintf("Vault answered %d: %s", re.StatusCode, strings.Join(msgs, "; "))
+		case re.StatusCode == http.StatusServiceUnavailable:
+			return "Vault is sealed or unavailable (503)"
+		default:
+			return fmt.Sprintf("Vault answered %d %s", re.StatusCode, http.StatusText(re.StatusCode))
+		}
+	}
+	if errors.Is(err, ErrNotFound) {
+		return "nothing found in Vault at that path"
+	}
+	if IsUnavailable(err) {
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			return "cannot reach Vault: " + urlErr.Err.Error()
+		}
+		return "cannot reach Vault: " + err.Error()
+	}
+	return err.Error()
+}
+
+// looksLikeBadToken reports whether a 403's messages are the ones Vault gives for a missing,
+// expired or revoked token (as opposed to a policy that does not allow the path).
+func looksLikeBadToken(err error) bool {
+	re, ok := responseError(err)
+	if !ok || re.StatusCode != http.StatusForbidden {
+		return false
+	}
+	for _, m := range re.Errors {
+		m = strings.ToLower(m)
+		if strings.Contains(m, "permission denied") || strings.Contains(m, "invalid token") ||
+			strings.Contains(m, "missing client token") {
+			return true
+		}
+	}
+	return false
+}
