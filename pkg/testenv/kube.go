@@ -113,6 +113,7 @@ func (e *Env) startAPIServer(etcdURL string, port int) error {
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
+		"--endpoint-reconciler-type=none", // the default one refuses a loopback address
 		"--secure-port="+strconv.Itoa(port),
 		"--cert-dir="+pki,
 		"--tls-cert-file="+f("apiserver.crt"),

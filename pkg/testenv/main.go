@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -18,6 +19,10 @@ import (
 //		os.Exit(testenv.Main(m, func(e *testenv.Env) error { env = e; return nil }))
 //	}
 func Main(m *testing.M, setup func(*Env) error) int {
+	// TestMain runs before the testing flags are parsed; -v is needed below.
+	if !flag.Parsed() {
+		flag.Parse()
+	}
 	dir, err := os.MkdirTemp("", "clusterpki-testenv-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)

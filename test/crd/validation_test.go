@@ -246,7 +246,7 @@ func TestKubectlExplainAndPrinterColumns(t *testing.T) {
 	for _, field := range []string{"caRef", "secretName", "renewBefore", "revocationPolicy", "issuance profile"} {
 		assert.Contains(t, explain, field)
 	}
-	assert.Contains(t, kubectl(t, "explain", "ca.spec.clusterID"), "immutable")
+	assert.Contains(t, kubectl(t, "explain", "ca.spec.clusterID"), "cannot change")
 
 	ns := namespace(t, "columns")
 	client := dynamic.NewForConfigOrDie(env.RESTConfig)
