@@ -12,7 +12,7 @@ GOTESTFLAGS  ?=
 
 .PHONY: help
 help: ## Show this help.
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## Build both operators into ./bin.
@@ -53,3 +53,30 @@ local-down: ## Stop what local-up started.
 .PHONY: clean
 clean: ## Remove build output.
 	rm -rf $(BIN)
+
+.PHONY: images
+images: ## Build both operator images (no Docker needed) and push them to REGISTRY, or to a local loopback registry.
+	VERSION=$(VERSION) COMMIT=$(COMMIT) scripts/images.sh
+
+.PHONY: e2e
+e2e: tools ## Run the end-to-end test: deploy/ applied with kubectl, both operators, Vault, the examples.
+	cd test && go test -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) -v -count=1 ./e2e/...
+
+.PHONY: demo
+demo: ## Run everything locally and boot an API server from the issued certificates (DEMO_EXIT=1: exit after).
+	@mkdir -p $(BIN)
+	cd test && go build -o $(BIN)/clusterpki-demo ./demo
+	$(BIN)/clusterpki-demo --bin-dir $(BIN) --rebuild $(DEMO_FLAGS)
+
+.PHONY: demo-down
+demo-down: ## Stop a demo left running (state in .local/demo).
+	@mkdir -p $(BIN)
+	@test -x $(BIN)/clusterpki-demo || (cd test && go build -o $(BIN)/clusterpki-demo ./demo)
+	$(BIN)/clusterpki-demo --down $(DEMO_FLAGS)
+
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench: build tools ## Run the benchmark (issue 7) and write bench/results/ (BENCH_FLAGS="--quick" for a small run).
+	cd bench && go build -o $(BIN)/clusterpki-bench .
+	$(BIN)/clusterpki-bench --bin-dir $(BIN) --results $(CURDIR)/bench/results --repo $(CURDIR) $(BENCH_FLAGS)

@@ -93,3 +93,7 @@ require (
 )
 
 replace github.com/clusterpki/clusterpki/cert-operator => ../cert-operator
+
+require github.com/clusterpki/clusterpki/bench v0.0.0
+
+replace github.com/clusterpki/clusterpki/bench => ../bench

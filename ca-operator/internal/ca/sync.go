@@ -57,9 +57,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	}
 	status.RootMount, status.IssuingMount = plan.Mounts.Root, plan.Mounts.Issuing
 
-	next, err := c.converge(ctx, ca, plan, status, now)
+	next, rootPEM, err := c.converge(ctx, ca, plan, status, now)
 	if err == nil {
-		err = c.ensureConfigMap(ctx, ca, status)
+		err = c.ensureConfigMap(ctx, ca, status, rootPEM)
 	}
 	if err != nil {
 		reason, transient := classify(err)
@@ -98,34 +98,34 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 // converge makes Vault match the plan and fills status with what is there. It returns when
 // the CA next needs attention (issuing CA rotation, retirement or root expiry warning).
 func (c *Controller) converge(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan,
-	status *v1alpha1.CertificateAuthorityStatus, now time.Time) (time.Duration, error) {
+	status *v1alpha1.CertificateAuthorityStatus, now time.Time) (time.Duration, string, error) {
 	owner := ownerDescription(ca.Namespace, ca.Name)
 	if err := c.ensureMount(ctx, ca, plan.Mounts.Root, owner, plan.RootTTL); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if err := c.ensureMount(ctx, ca, plan.Mounts.Issuing, owner, plan.IssuingTTL); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 
 	root, err := c.ensureRoot(ctx, ca, plan, status)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	status.Root = certStatus(root.ID, root.Cert)
 
 	issuing, err := c.ensureIssuing(ctx, ca, plan, root, status, now)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	status.Issuing = certStatus(issuing.ID, issuing.Cert)
 
 	for _, mount := range []string{plan.Mounts.Root, plan.Mounts.Issuing} {
 		if err := c.ensureMountConfig(ctx, mount); err != nil {
-			return 0, err
+			return 0, "", err
 		}
 	}
 	if err := c.ensureRoles(ctx, ca, plan, status); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 
 	// Work that is due later: rotation of the issuing CA, the root expiry warning.
@@ -137,7 +137,7 @@ func (c *Controller) converge(ctx context.Context, ca *v1alpha1.CertificateAutho
 	}
 	schedule(issuing.Cert.NotAfter.Add(-plan.RotateBefore))
 	schedule(root.Cert.NotAfter.Add(-plan.ExpiryWarning))
-	return next, nil
+	return next, encodePEM(root.Cert), nil
 }
 
 // mountConflictError reports a mount that belongs to someone else.
@@ -374,12 +374,8 @@ func (c *Controller) ensureRoles(ctx context.Context, ca *v1alpha1.CertificateAu
 }
 
 // ensureConfigMap publishes the root certificate in ConfigMap <name>-ca, owned by the CA.
-func (c *Controller) ensureConfigMap(ctx context.Context, ca *v1alpha1.CertificateAuthority, status *v1alpha1.CertificateAuthorityStatus) error {
+func (c *Controller) ensureConfigMap(ctx context.Context, ca *v1alpha1.CertificateAuthority, status *v1alpha1.CertificateAuthorityStatus, rootPEM string) error {
 	name := ca.Name + "-ca"
-	rootPEM, err := c.rootPEM(ctx, status)
-	if err != nil {
-		return err
-	}
 	want := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      name,
@@ -417,18 +413,6 @@ func (c *Controller) ensureConfigMap(ctx context.Context, ca *v1alpha1.Certifica
 	}
 	status.ConfigMapName = name
 	return nil
-}
-
-// rootPEM returns the PEM of the root the status describes, read from Vault.
-func (c *Controller) rootPEM(ctx context.Context, status *v1alpha1.CertificateAuthorityStatus) (string, error) {
-	root, err := c.pki.defaultIssuer(ctx, status.RootMount)
-	if err != nil {
-		return "", err
-	}
-	if root == nil {
-		return "", fmt.Errorf("root mount %s has no root", status.RootMount)
-	}
-	return encodePEM(root.Cert), nil
 }
 
 // setRootExpiring keeps the RootExpiring condition and warns when the root nears its end.

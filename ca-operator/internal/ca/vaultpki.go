@@ -120,16 +120,21 @@ type issuer struct {
 	key any
 }
 
-// defaultIssuer returns the mount's default issuer, or nil when it has none.
+// defaultIssuer returns the mount's default issuer, or nil when it has none. Vault answers
+// a read of issuer/default with a 500 when there is none, so ask config/issuers first.
 func (p *pki) defaultIssuer(ctx context.Context, mount string) (*issuer, error) {
-	s, err := p.vault.Read(ctx, "read-issuer", mount+"/issuer/default/json")
-	if isMissing(err) || (err == nil && (s == nil || s.Data == nil)) {
+	s, err := p.vault.Read(ctx, "read-issuers-config", mount+"/config/issuers")
+	if isMissing(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read default issuer of %s: %w", mount, err)
 	}
-	return issuerFrom(mount, s)
+	id, _ := s.Data["default"].(string)
+	if id == "" {
+		return nil, nil
+	}
+	return p.readIssuer(ctx, mount, id)
 }
 
 // issuerFrom decodes an issuer read from Vault.
