@@ -9,11 +9,13 @@ import (
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/pkg/vault"
 )
 
 func TestProvisioningMatchesSpec(t *testing.T) {
@@ -254,9 +256,9 @@ func TestVaultStoppedThenBack(t *testing.T) {
 	assert.Equal(t, json.Number("10800"), vaultRead(t, "pki-outage/roles/server")["max_ttl"])
 }
 
-func TestShortLivedTokenIsRenewedOrReplaced(t *testing.T) {
-	// A token that expires in a few seconds and cannot be renewed past its max TTL: the
-	// client must log in again (here: the token auth method re-reads its token file).
+func TestShortLivedTokenIsRenewed(t *testing.T) {
+	// A token living 6 seconds: the client renews it in the background, so work done long
+	// after its first TTL still succeeds.
 	short, err := policyToken("ca-operator", "6s")
 	require.NoError(t, err)
 	startOperator(t, short)
@@ -267,6 +269,38 @@ func TestShortLivedTokenIsRenewedOrReplaced(t *testing.T) {
 	update(t, ns, "token", func(ca *v1alpha1.CertificateAuthority) { ca.Spec.Roles[0].MaxTTL = "5h" })
 	waitReady(t, ns, "token", metav1.ConditionTrue, "Provisioned")
 	assert.Equal(t, json.Number("18000"), vaultRead(t, "pki-token/roles/server")["max_ttl"])
+}
+
+func TestExpiredTokenLeadsToANewLogin(t *testing.T) {
+	// AppRole tokens that cannot live past 8 seconds: renewal stops working, and the client
+	// must log in again rather than fail.
+	require.NoError(t, rootVault.Sys().EnableAuthWithOptions("approle", &vaultapi.EnableAuthOptions{Type: "approle"}))
+	_, err := rootVault.Logical().Write("auth/approle/role/ca-operator", map[string]any{
+		"token_policies": []string{"ca-operator"}, "token_ttl": "4s", "token_max_ttl": "8s",
+	})
+	require.NoError(t, err)
+	roleID := vaultRead(t, "auth/approle/role/ca-operator/role-id")["role_id"].(string)
+	sec, err := rootVault.Logical().Write("auth/approle/role/ca-operator/secret-id", nil)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	vc, err := vault.New(ctx, vault.Config{Addr: env.VaultAddr, Auth: vault.AuthAppRole, AppRoleRoleID: roleID,
+		AppRoleSecretID: sec.Data["secret_id"].(string), Timeout: 10 * time.Second}, logrus.New())
+	require.NoError(t, err)
+	go vc.Start(ctx)
+	before := vc.Raw().Token()
+	time.Sleep(12 * time.Second) // past the token's max TTL
+	_, err = vc.List(ctx, "list-mounts", "sys/policies/acl")
+	if err != nil {
+		// The policy may not allow listing policies: any answer but an expired-token one will do.
+		assert.True(t, vault.IsPermissionDenied(err), "unexpected error: %v", err)
+	}
+	assert.NoError(t, vc.TokenValid())
+	assert.NotEqual(t, before, vc.Raw().Token(), "a new login replaced the expired token")
+	s, err := vc.Read(ctx, "lookup-self", "auth/token/lookup-self")
+	require.NoError(t, err)
+	assert.Contains(t, s.Data["policies"], "ca-operator")
 }
 
 // conditionMessage returns the Ready condition's message.
