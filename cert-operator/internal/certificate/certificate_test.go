@@ -1,0 +1,160 @@
+package certificate
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/testpki"
+)
+
+func TestFailureBackoff(t *testing.T) {
+	tests := map[string]struct {
+		attempts int32
+		want     time.Duration
+	}{
+		"the first failure waits 5s":         {attempts: 1, want: 5 * time.Second},
+		"each further failure doubles":       {attempts: 3, want: 20 * time.Second},
+		"the delay is capped at the maximum": {attempts: 30, want: 5 * time.Minute},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, failureBackoff(tc.attempts, 5*time.Minute))
+		})
+	}
+}
+
+func TestBackoffRemaining(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	failed := func(generation, observed int64, reason string) *v1alpha1.Certificate {
+		last := metav1.NewTime(now.Add(-2 * time.Second))
+		return &v1alpha1.Certificate{
+			ObjectMeta: metav1.ObjectMeta{Generation: generation},
+			Status: v1alpha1.CertificateStatus{
+				FailedIssuanceAttempts: 1, LastFailureTime: &last,
+				Conditions: []metav1.Condition{{Type: "Ready", Status: "False", Reason: reason, ObservedGeneration: observed}},
+			},
+		}
+	}
+	c := &Controller{maxBackoff: 5 * time.Minute}
+	tests := map[string]struct {
+		cert *v1alpha1.Certificate
+		want time.Duration
+	}{
+		"a recent refusal waits out the rest of its backoff": {cert: failed(1, 1, ReasonIssuanceFailed), want: 3 * time.Second},
+		"a changed spec tries at once":                       {cert: failed(2, 1, ReasonIssuanceFailed), want: 0},
+		"a Certificate that never failed tries at once":      {cert: &v1alpha1.Certificate{}, want: 0},
+		"a failure since superseded by another reason":       {cert: failed(1, 1, ReasonCANotReady), want: 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, max(c.backoffRemaining(tc.cert, now), 0))
+		})
+	}
+}
+
+func TestVaultRefusal(t *testing.T) {
+	tests := map[string]struct {
+		err         error
+		wantMessage string
+		wantRefusal bool
+	}{
+		"a 400 is a refusal with Vault's words": {
+			err:         fmt.Errorf("sign: %w", &vaultapi.ResponseError{StatusCode: 400, Errors: []string{"common name evil.org not allowed by this role"}}),
+			wantMessage: "common name evil.org not allowed by this role", wantRefusal: true,
+		},
+		"a 403 is a refusal":                   {err: &vaultapi.ResponseError{StatusCode: 403, Errors: []string{"permission denied"}}, wantMessage: "permission denied", wantRefusal: true},
+		"a 500 is worth retrying":              {err: &vaultapi.ResponseError{StatusCode: 500}},
+		"a 503 (sealed) is worth retrying":     {err: &vaultapi.ResponseError{StatusCode: 503}},
+		"a 429 is worth retrying":              {err: &vaultapi.ResponseError{StatusCode: 429}},
+		"a connection error is worth retrying": {err: errors.New("dial tcp: connection refused")},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			msg, refused := vaultRefusal(tc.err)
+			assert.Equal(t, tc.wantRefusal, refused)
+			assert.Equal(t, tc.wantMessage, msg)
+		})
+	}
+}
+
+func TestParseSignResponse(t *testing.T) {
+	root := testpki.Root(t, "root")
+	issuing := testpki.Intermediate(t, root, "issuing")
+	leaf := testpki.Leaf(t, issuing, "web.example.com", nil, time.Now(), time.Now().Add(time.Hour))
+	pemOf := func(p testpki.Pair) string { return string(pki.EncodeCertificates(p.Cert)) }
+
+	tests := map[string]struct {
+		data     map[string]any
+		wantErr  string
+		wantRoot *testpki.Pair
+	}{
+		"ca_chain runs from the issuing CA to the root": {
+			data:     map[string]any{"certificate": pemOf(leaf), "ca_chain": []any{pemOf(issuing), pemOf(root)}},
+			wantRoot: &root,
+		},
+		"a chain without its root is refused": {
+			data:    map[string]any{"certificate": pemOf(leaf), "ca_chain": []any{pemOf(issuing)}},
+			wantErr: "the last certificate of ca_chain (CN=issuing) is not a self-signed root",
+		},
+		"no certificate is refused": {
+			data: map[string]any{}, wantErr: "no certificate in the response",
+		},
+		"no chain is refused": {
+			data: map[string]any{"certificate": pemOf(leaf)}, wantErr: "no CA chain in the response",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			gotLeaf, inter, gotRoot, err := parseSignResponse(tc.data)
+			if tc.wantErr != "" {
+				assert.EqualError(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, leaf.Cert.Raw, gotLeaf.Raw)
+			require.Len(t, inter, 1)
+			assert.Equal(t, issuing.Cert.Raw, inter[0].Raw)
+			assert.Equal(t, tc.wantRoot.Cert.Raw, gotRoot.Raw)
+		})
+	}
+}
+
+func TestCAChangeMatters(t *testing.T) {
+	ca := func(ready bool, root string, roles ...string) *v1alpha1.CertificateAuthority {
+		status := metav1.ConditionFalse
+		if ready {
+			status = metav1.ConditionTrue
+		}
+		c := &v1alpha1.CertificateAuthority{Status: v1alpha1.CertificateAuthorityStatus{
+			Conditions: []metav1.Condition{{Type: "Ready", Status: status}},
+			Root:       &v1alpha1.CACertificateStatus{FingerprintSHA256: root},
+		}}
+		for _, r := range roles {
+			c.Status.Roles = append(c.Status.Roles, v1alpha1.ProvisionedRole{Name: r, SignPath: "pki-x/sign/" + r})
+		}
+		return c
+	}
+	tests := map[string]struct {
+		old, new *v1alpha1.CertificateAuthority
+		want     bool
+	}{
+		"becoming Ready matters":                   {old: ca(false, "a", "web"), new: ca(true, "a", "web"), want: true},
+		"a new root matters":                       {old: ca(true, "a", "web"), new: ca(true, "b", "web"), want: true},
+		"a new role matters":                       {old: ca(true, "a", "web"), new: ca(true, "a", "web", "api"), want: true},
+		"a status rewrite with no change does not": {old: ca(true, "a", "web"), new: ca(true, "a", "web")},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, caChangeMatters(tc.old, tc.new))
+		})
+	}
+}

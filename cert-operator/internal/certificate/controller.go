@@ -1,0 +1,223 @@
+// Package certificate is the Certificate controller: it issues each Certificate's key pair from
+// its CertificateAuthority's issuing CA in Vault into a kubernetes.io/tls Secret, and renews,
+// re-issues and revokes it as the Certificate, the Secret and the CA change.
+package certificate
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/sirupsen/logrus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
+	listers "github.com/clusterpki/clusterpki/apis/generated/listers/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
+	"github.com/clusterpki/clusterpki/pkg/conditions"
+	"github.com/clusterpki/clusterpki/pkg/controller"
+)
+
+// Name is the controller's name in logs, metrics and events.
+const Name = "certificate"
+
+// indexByCA indexes Certificates by the namespace/name of the CertificateAuthority they use.
+const indexByCA = "byCA"
+
+// Vault is the part of the Vault client the controller uses: one write per sign or revoke,
+// labelled with op for its metrics.
+type Vault interface {
+	Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error)
+}
+
+// Config holds what NewController needs.
+type Config struct {
+	KubeClient kubernetes.Interface
+	Client     versioned.Interface
+	Vault      Vault
+	Informers  Informers
+	Recorder   record.EventRecorder
+	Metrics    *Metrics
+	Log        logrus.FieldLogger
+	// MaxBackoff caps the delay between retries of a failing issuance (default 5 minutes).
+	MaxBackoff time.Duration
+}
+
+// Controller issues and renews the certificates of Certificate objects.
+type Controller struct {
+	kube     kubernetes.Interface
+	client   versioned.Interface
+	vault    Vault
+	recorder record.EventRecorder
+	metrics  *Metrics
+	log      logrus.FieldLogger
+
+	certificates listers.CertificateLister
+	cas          listers.CertificateAuthorityLister
+	secrets      corelisters.SecretLister
+	byCA         cache.Indexer
+	hasSynced    []cache.InformerSynced
+
+	queue *controller.Controller
+
+	// gates hold back retries of refused issuances.
+	gates retryGates
+
+	// now is a field so tests can set the clock.
+	now        func() time.Time
+	maxBackoff time.Duration
+}
+
+// NewController returns a controller reading from cfg.Informers, whose handlers it registers;
+// start the informers after this call.
+func NewController(cfg Config) (*Controller, error) {
+	if cfg.Log == nil {
+		cfg.Log = logrus.StandardLogger()
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 5 * time.Minute
+	}
+	certInformer := cfg.Informers.ClusterPKI.Clusterpki().V1alpha1().Certificates()
+	caInformer := cfg.Informers.ClusterPKI.Clusterpki().V1alpha1().CertificateAuthorities()
+	secretInformer := cfg.Informers.Kube.Core().V1().Secrets()
+
+	c := &Controller{
+		kube:         cfg.KubeClient,
+		client:       cfg.Client,
+		vault:        countVault(cfg.Vault, cfg.Metrics),
+		recorder:     cfg.Recorder,
+		metrics:      cfg.Metrics,
+		log:          cfg.Log.WithField("controller", Name),
+		certificates: certInformer.Lister(),
+		cas:          caInformer.Lister(),
+		secrets:      secretInformer.Lister(),
+		byCA:         certInformer.Informer().GetIndexer(),
+		now:          time.Now,
+		maxBackoff:   cfg.MaxBackoff,
+	}
+	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log), controller.WithMaxBackoff(cfg.MaxBackoff))
+
+	for _, inf := range []cache.SharedIndexInformer{certInformer.Informer(), secretInformer.Informer()} {
+		if err := inf.SetTransform(stripManagedFields); err != nil {
+			return nil, fmt.Errorf("set informer transform: %w", err)
+		}
+	}
+	if err := certInformer.Informer().AddIndexers(cache.Indexers{indexByCA: certificateCAIndex}); err != nil {
+		return nil, fmt.Errorf("add certificate index: %w", err)
+	}
+	// Resyncs of Certificates are handled: a sync that finds nothing to do writes nothing, and
+	// it re-arms a renewal whose delayed enqueue was lost.
+	if _, err := certInformer.Informer().AddEventHandler(c.queue.EventHandler(nil, controller.HandleResyncs)); err != nil {
+		return nil, fmt.Errorf("watch certificates: %w", err)
+	}
+	if _, err := caInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueueCertificatesOf,
+		UpdateFunc: c.caUpdated,
+		DeleteFunc: c.enqueueCertificatesOf,
+	}); err != nil {
+		return nil, fmt.Errorf("watch certificate authorities: %w", err)
+	}
+	if _, err := secretInformer.Informer().AddEventHandler(c.queue.MappedEventHandler(secretOwner, controller.IgnoreResyncs)); err != nil {
+		return nil, fmt.Errorf("watch secrets: %w", err)
+	}
+	c.hasSynced = []cache.InformerSynced{
+		certInformer.Informer().HasSynced, caInformer.Informer().HasSynced, secretInformer.Informer().HasSynced,
+	}
+	return c, nil
+}
+
+// Run waits for the caches and runs workers workers until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	return c.queue.Run(ctx, workers, c.hasSynced...)
+}
+
+// Ready reports whether the controller's caches have synced and its workers run.
+func (c *Controller) Ready() bool { return c.queue.HasSyncedAndRunning() }
+
+// certificateCAIndex returns the namespace/name of the CertificateAuthority a Certificate uses.
+func certificateCAIndex(obj any) ([]string, error) {
+	cert, ok := obj.(*v1alpha1.Certificate)
+	if !ok {
+		return nil, nil
+	}
+	return []string{cert.Namespace + "/" + cert.Spec.CARef.Name}, nil
+}
+
+// secretOwner returns the Certificate a Secret is labelled with.
+func secretOwner(obj any) []cache.ObjectName {
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return nil
+	}
+	name, ours := secret.Owner(s)
+	if !ours {
+		return nil
+	}
+	return []cache.ObjectName{{Namespace: s.Namespace, Name: name}}
+}
+
+// caUpdated queues the Certificates of a CertificateAuthority whose change can matter to them:
+// readiness, its root, or its roles.
+func (c *Controller) caUpdated(oldObj, newObj any) {
+	o, ok1 := oldObj.(*v1alpha1.CertificateAuthority)
+	n, ok2 := newObj.(*v1alpha1.CertificateAuthority)
+	if !ok1 || !ok2 || !caChangeMatters(o, n) {
+		return
+	}
+	c.enqueueCertificatesOf(n)
+}
+
+// caChangeMatters reports whether Certificates must look again after a CA changed from o to n.
+func caChangeMatters(o, n *v1alpha1.CertificateAuthority) bool {
+	if conditions.IsTrue(o.Status.Conditions, v1alpha1.ConditionReady) != conditions.IsTrue(n.Status.Conditions, v1alpha1.ConditionReady) {
+		return true
+	}
+	if rootFingerprint(o) != rootFingerprint(n) || o.Spec.ClusterID != n.Spec.ClusterID {
+		return true
+	}
+	return !equality.Semantic.DeepEqual(o.Status.Roles, n.Status.Roles)
+}
+
+// enqueueCertificatesOf queues every Certificate that uses the CertificateAuthority obj.
+func (c *Controller) enqueueCertificatesOf(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	ca, ok := obj.(*v1alpha1.CertificateAuthority)
+	if !ok {
+		return
+	}
+	objs, err := c.byCA.ByIndex(indexByCA, ca.Namespace+"/"+ca.Name)
+	if err != nil {
+		c.log.WithError(err).Warn("cannot look up the certificates of a certificate authority")
+		return
+	}
+	for _, o := range objs {
+		c.queue.Enqueue(o)
+	}
+}
+
+// rootFingerprint returns the fingerprint of ca's root, or "" when it has none yet.
+func rootFingerprint(ca *v1alpha1.CertificateAuthority) string {
+	if ca.Status.Root == nil {
+		return ""
+	}
+	return ca.Status.Root.FingerprintSHA256
+}
+
+// findRole returns the provisioned role called name of ca.
+func findRole(ca *v1alpha1.CertificateAuthority, name string) (v1alpha1.ProvisionedRole, bool) {
+	i := slices.IndexFunc(ca.Status.Roles, func(r v1alpha1.ProvisionedRole) bool { return r.Name == name })
+	if i < 0 {
+		return v1alpha1.ProvisionedRole{}, false
+	}
+	return ca.Status.Roles[i], true
+}

@@ -1,0 +1,338 @@
+package certificate
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/policy"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
+	"github.com/clusterpki/clusterpki/pkg/conditions"
+	"github.com/clusterpki/clusterpki/pkg/controller"
+)
+
+// Event reasons of issuance.
+const (
+	EventIssued  = "Issued"
+	EventRenewed = "Renewed"
+)
+
+// firstBackoff is the delay before the first retry of a refused issuance; it doubles with each
+// further failure up to the controller's MaxBackoff.
+const firstBackoff = 5 * time.Second
+
+// issuanceError is a failure to issue that retrying unchanged cannot fix (Vault refused the
+// request, or answered with a CA other than the one the CertificateAuthority publishes).
+type issuanceError struct{ msg string }
+
+func (e *issuanceError) Error() string { return e.msg }
+
+// reissue makes a new certificate for cert because of reason and stores it in its Secret.
+func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, iss issuer,
+	keySpec pki.KeySpec, in policy.Input, reason, message string) error {
+	log = log.WithField("reason", reason)
+	key := cache.MetaObjectToName(cert)
+	if wait := max(c.backoffRemaining(cert, in.Now), c.gates.remaining(key, cert.Generation, in.Now)); wait > 0 {
+		log.WithField("after", wait).Debug("issuance failed recently, waiting before the next attempt")
+		return controller.RequeueAfter(wait)
+	}
+
+	b := newStatus(cert, in.Now).issuing(metav1.ConditionTrue, reason, message)
+	if !usable(in, reason) {
+		b.ready(metav1.ConditionFalse, reason, message)
+	}
+	cert, err := c.writeStatus(ctx, b)
+	if err != nil {
+		return ignoreStale(err)
+	}
+
+	start := time.Now()
+	log.Info("issuing certificate")
+	material, leaf, err := c.issue(ctx, cert, iss, keySpec)
+	if err != nil {
+		var refused *issuanceError
+		if msg, ok := vaultRefusal(err); ok {
+			refused = &issuanceError{"Vault refused to sign: " + msg}
+		} else if !errors.As(err, &refused) {
+			c.metrics.issuanceDuration.WithLabelValues("error").Observe(time.Since(start).Seconds())
+			c.metrics.syncErrors.WithLabelValues("VaultUnavailable").Inc()
+			return err
+		}
+		c.metrics.issuanceDuration.WithLabelValues("failed").Observe(time.Since(start).Seconds())
+		return c.issuanceFailed(ctx, log, cert, refused.msg)
+	}
+
+	prov := secret.Provenance{
+		SpecHash:        in.SpecHash,
+		RootFingerprint: iss.rootFingerprint,
+		RenewRequest:    cert.Annotations[v1alpha1.AnnotationRenew],
+	}
+	if err := c.writeSecret(ctx, cert, iss, in.Secret, material, prov); err != nil {
+		c.metrics.issuanceDuration.WithLabelValues("error").Observe(time.Since(start).Seconds())
+		return err
+	}
+	c.metrics.issuanceDuration.WithLabelValues("issued").Observe(time.Since(start).Seconds())
+	c.gates.open(key)
+
+	if old := in.Data.Leaf; old != nil && revokesOnReissue(cert.Spec.RevocationPolicy) &&
+		secret.ProvenanceOf(in.Secret).RootFingerprint == iss.rootFingerprint {
+		c.revokeReplaced(ctx, log, cert, iss, old)
+	}
+
+	kind := EventIssued
+	if reason == policy.ReasonRenewing || reason == policy.ReasonManuallyTriggered {
+		kind = EventRenewed
+	}
+	c.metrics.issuances.WithLabelValues(strings.ToLower(kind)).Inc()
+	serial := pki.FormatSerial(leaf.SerialNumber)
+	c.recorder.Eventf(cert, corev1.EventTypeNormal, kind, "%s certificate %s, valid until %s (%s)",
+		kind, serial, leaf.NotAfter.UTC().Format(time.RFC3339), message)
+	log.WithFields(logrus.Fields{"serial": serial, "notAfter": leaf.NotAfter}).Info(strings.ToLower(kind) + " certificate")
+
+	renewal := policy.RenewalTime(cert, leaf)
+	b = newStatus(cert, c.now()).current(leaf, renewal).
+		ready(metav1.ConditionTrue, ReasonIssued, readyMessage(leaf)).
+		issuing(metav1.ConditionFalse, ReasonUpToDate, "The certificate in the Secret is current")
+	c.metrics.observeCertificate(cert.Namespace, cert.Name, leaf.NotAfter, renewal)
+	c.queue.EnqueueAfter(cache.MetaObjectToName(cert), renewal.Sub(c.now()))
+	if _, err := c.writeStatus(ctx, b); err != nil {
+		return ignoreStale(err)
+	}
+	return nil
+}
+
+// usable reports whether the certificate already in the Secret still serves while a new one is
+// issued for reason, so Ready can stay as it is.
+func usable(in policy.Input, reason string) bool {
+	switch reason {
+	case policy.ReasonSpecChanged, policy.ReasonManuallyTriggered, policy.ReasonRootChanged, policy.ReasonRenewing:
+		return in.Data.Leaf != nil && in.Now.Before(in.Data.Leaf.NotAfter)
+	}
+	return false
+}
+
+// issuanceFailed records a refused issuance on cert and asks for a retry after the backoff.
+func (c *Controller) issuanceFailed(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, msg string) error {
+	log.WithField("attempts", cert.Status.FailedIssuanceAttempts+1).Warn("issuance failed: " + msg)
+	c.recorder.Event(cert, corev1.EventTypeWarning, ReasonIssuanceFailed, msg)
+	c.metrics.syncErrors.WithLabelValues(ReasonIssuanceFailed).Inc()
+	b := newStatus(cert, c.now()).failed().
+		ready(metav1.ConditionFalse, ReasonIssuanceFailed, msg).
+		issuing(metav1.ConditionFalse, ReasonIssuanceFailed, msg)
+	backoff := failureBackoff(b.status.FailedIssuanceAttempts, c.maxBackoff)
+	// The status records the backoff for restarts; the gate holds it until the cache catches up
+	// with that status, so an event for an older version cannot bring an early retry.
+	c.gates.close(cache.MetaObjectToName(cert), cert.Generation, c.now().Add(backoff))
+	if _, err := c.writeStatus(ctx, b); err != nil {
+		return ignoreStale(err)
+	}
+	return controller.RequeueAfter(backoff)
+}
+
+// backoffRemaining returns how long cert must still wait before issuance is tried again after
+// a refusal; a changed spec may try at once.
+func (c *Controller) backoffRemaining(cert *v1alpha1.Certificate, now time.Time) time.Duration {
+	st := cert.Status
+	if st.FailedIssuanceAttempts == 0 || st.LastFailureTime == nil {
+		return 0
+	}
+	ready := conditions.Get(st.Conditions, v1alpha1.ConditionReady)
+	if ready == nil || ready.Reason != ReasonIssuanceFailed || ready.ObservedGeneration != cert.Generation {
+		return 0
+	}
+	return st.LastFailureTime.Add(failureBackoff(st.FailedIssuanceAttempts, c.maxBackoff)).Sub(now)
+}
+
+// failureBackoff is the delay after attempts failed issuances: 5s, 10s, 20s... up to max.
+func failureBackoff(attempts int32, max time.Duration) time.Duration {
+	d := firstBackoff
+	for i := int32(1); i < attempts && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
+
+// issue makes a key and has Vault sign a CSR for it with iss's role, returning what the Secret
+// holds and the new leaf.
+func (c *Controller) issue(ctx context.Context, cert *v1alpha1.Certificate, iss issuer, keySpec pki.KeySpec) (secret.Material, *x509.Certificate, error) {
+	spec := cert.Spec
+	key, err := pki.GenerateKey(keySpec)
+	if err != nil {
+		return secret.Material{}, nil, fmt.Errorf("generate %s key: %w", keySpec, err)
+	}
+	csr, err := pki.CreateCSR(pki.Subject{CommonName: spec.CommonName, DNSNames: spec.AltNames, IPs: spec.IPSANs, URIs: spec.URISANs}, key)
+	if err != nil {
+		return secret.Material{}, nil, &issuanceError{err.Error()}
+	}
+	req := map[string]any{"csr": string(csr), "format": "pem"}
+	if spec.TTL != "" {
+		ttl, err := time.ParseDuration(spec.TTL)
+		if err != nil {
+			return secret.Material{}, nil, &issuanceError{fmt.Sprintf("ttl %q is not a duration: %v", spec.TTL, err)}
+		}
+		req["ttl"] = strconv.FormatInt(int64(ttl/time.Second), 10) + "s"
+	}
+	if spec.CommonName != "" {
+		req["common_name"] = spec.CommonName
+	}
+	if len(spec.AltNames) > 0 {
+		req["alt_names"] = strings.Join(spec.AltNames, ",")
+	}
+	if len(spec.IPSANs) > 0 {
+		req["ip_sans"] = strings.Join(spec.IPSANs, ",")
+	}
+	if len(spec.URISANs) > 0 {
+		req["uri_sans"] = strings.Join(spec.URISANs, ",")
+	}
+
+	resp, err := c.vault.Write(ctx, "sign", iss.role.SignPath, req)
+	if err != nil {
+		return secret.Material{}, nil, fmt.Errorf("sign with %s: %w", iss.role.SignPath, err)
+	}
+	leaf, intermediates, root, err := parseSignResponse(resp.Data)
+	if err != nil {
+		return secret.Material{}, nil, &issuanceError{fmt.Sprintf("Vault's answer from %s: %v", iss.role.SignPath, err)}
+	}
+	if fp := pki.Fingerprint(root); fp != iss.rootFingerprint {
+		return secret.Material{}, nil, &issuanceError{fmt.Sprintf(
+			"Vault signed with a chain whose root (SHA-256 %s) is not the root CertificateAuthority %q publishes (SHA-256 %s)",
+			fp, iss.ca.Name, iss.rootFingerprint)}
+	}
+	if !pki.PublicKeysEqual(leaf.PublicKey, key.Public()) {
+		return secret.Material{}, nil, &issuanceError{"Vault returned a certificate for a different key than the CSR's"}
+	}
+	keyPEM, err := pki.EncodePrivateKey(key)
+	if err != nil {
+		return secret.Material{}, nil, err
+	}
+	return secret.Material{
+		Certificate: pki.EncodeCertificates(append([]*x509.Certificate{leaf}, intermediates...)...),
+		PrivateKey:  keyPEM,
+		CA:          pki.EncodeCertificates(root),
+	}, leaf, nil
+}
+
+// parseSignResponse reads the leaf and its chain from the data of a Vault sign response: the
+// ca_chain runs from the issuing CA to the root, which is its last element.
+func parseSignResponse(data map[string]any) (leaf *x509.Certificate, intermediates []*x509.Certificate, root *x509.Certificate, err error) {
+	leafPEM, _ := data["certificate"].(string)
+	if leafPEM == "" {
+		return nil, nil, nil, errors.New("no certificate in the response")
+	}
+	certs, err := pki.ParseCertificates([]byte(leafPEM))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("certificate: %w", err)
+	}
+	leaf = certs[0]
+
+	var chainPEM []byte
+	switch chain := data["ca_chain"].(type) {
+	case []any:
+		for _, c := range chain {
+			if s, ok := c.(string); ok {
+				chainPEM = append(chainPEM, s...)
+				chainPEM = append(chainPEM, '\n')
+			}
+		}
+	case []string:
+		chainPEM = []byte(strings.Join(chain, "\n"))
+	}
+	if len(chainPEM) == 0 {
+		if issuing, _ := data["issuing_ca"].(string); issuing != "" {
+			chainPEM = []byte(issuing)
+		}
+	}
+	if len(chainPEM) == 0 {
+		return nil, nil, nil, errors.New("no CA chain in the response")
+	}
+	chain, err := pki.ParseCertificates(chainPEM)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("ca_chain: %w", err)
+	}
+	root = chain[len(chain)-1]
+	if err := root.CheckSignatureFrom(root); err != nil {
+		return nil, nil, nil, fmt.Errorf("the last certificate of ca_chain (%s) is not a self-signed root", root.Subject)
+	}
+	return leaf, chain[:len(chain)-1], root, nil
+}
+
+// writeSecret stores material in cert's Secret: it creates the Secret when existing is nil and
+// otherwise replaces the key pair in existing, which is ours.
+func (c *Controller) writeSecret(ctx context.Context, cert *v1alpha1.Certificate, iss issuer, existing *corev1.Secret,
+	material secret.Material, prov secret.Provenance) error {
+	secrets := c.kube.CoreV1().Secrets(cert.Namespace)
+	if existing == nil {
+		s := secret.Build(cert, iss.ca.Spec.ClusterID, material, prov)
+		c.metrics.apiWrites.WithLabelValues("secrets", "create").Inc()
+		if _, err := secrets.Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create secret %s/%s: %w", s.Namespace, s.Name, err)
+		}
+		return nil
+	}
+	s := existing.DeepCopy()
+	if s.Data == nil {
+		s.Data = map[string][]byte{}
+	}
+	s.Data[corev1.TLSCertKey] = material.Certificate
+	s.Data[corev1.TLSPrivateKeyKey] = material.PrivateKey
+	s.Data[secret.CAKey] = material.CA
+	secret.ApplyMetadata(s, cert, iss.ca.Spec.ClusterID, prov)
+	c.metrics.apiWrites.WithLabelValues("secrets", "update").Inc()
+	if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update secret %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	return nil
+}
+
+// retryGates remembers, per Certificate, until when a refused issuance must not be retried.
+type retryGates struct {
+	mu    sync.Mutex
+	gates map[cache.ObjectName]retryGate
+}
+
+// retryGate holds issuance of one generation of a Certificate until a time.
+type retryGate struct {
+	generation int64
+	until      time.Time
+}
+
+// close holds issuance of key's generation until until.
+func (g *retryGates) close(key cache.ObjectName, generation int64, until time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.gates == nil {
+		g.gates = map[cache.ObjectName]retryGate{}
+	}
+	g.gates[key] = retryGate{generation: generation, until: until}
+}
+
+// open forgets key's gate.
+func (g *retryGates) open(key cache.ObjectName) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.gates, key)
+}
+
+// remaining returns how long issuance of key's generation is still held at now; a new
+// generation (a changed spec) is not held.
+func (g *retryGates) remaining(key cache.ObjectName, generation int64, now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	gate, ok := g.gates[key]
+	if !ok || gate.generation != generation {
+		return 0
+	}
+	return gate.until.Sub(now)
+}

@@ -1,0 +1,58 @@
+package certificate
+
+import (
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/pkg/conditions"
+)
+
+// issuer is a Ready CertificateAuthority and the role a Certificate signs with.
+type issuer struct {
+	ca              *v1alpha1.CertificateAuthority
+	role            v1alpha1.ProvisionedRole
+	rootFingerprint string
+}
+
+// blocked says why a Certificate cannot be issued now: a Ready condition reason and message.
+type blocked struct {
+	reason, message string
+}
+
+// resolveIssuer finds the Ready CertificateAuthority and provisioned role cert asks for, in
+// cert's own namespace; when there is none it says why instead, and returns an error only when
+// the cache cannot be read.
+func (c *Controller) resolveIssuer(cert *v1alpha1.Certificate) (issuer, *blocked, error) {
+	name := cert.Spec.CARef.Name
+	ca, err := c.cas.CertificateAuthorities(cert.Namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		return issuer{}, &blocked{ReasonCANotFound, fmt.Sprintf("CertificateAuthority %q does not exist in namespace %q", name, cert.Namespace)}, nil
+	}
+	if err != nil {
+		return issuer{}, nil, fmt.Errorf("get certificate authority %s/%s: %w", cert.Namespace, name, err)
+	}
+	if ready := conditions.Get(ca.Status.Conditions, v1alpha1.ConditionReady); ready == nil || ready.Status != "True" {
+		msg := fmt.Sprintf("CertificateAuthority %q is not Ready", name)
+		if ready != nil && ready.Reason != "" {
+			msg += fmt.Sprintf(" (%s: %s)", ready.Reason, ready.Message)
+		}
+		return issuer{}, &blocked{ReasonCANotReady, msg}, nil
+	}
+	fp := rootFingerprint(ca)
+	if fp == "" {
+		return issuer{}, &blocked{ReasonCANotReady, fmt.Sprintf("CertificateAuthority %q has not published its root certificate", name)}, nil
+	}
+	role, ok := findRole(ca, cert.Spec.Role)
+	if !ok || role.SignPath == "" {
+		names := make([]string, 0, len(ca.Status.Roles))
+		for _, r := range ca.Status.Roles {
+			names = append(names, r.Name)
+		}
+		return issuer{}, &blocked{ReasonRoleNotFound, fmt.Sprintf("CertificateAuthority %q has no role %q (it has: %s)",
+			name, cert.Spec.Role, strings.Join(names, ", "))}, nil
+	}
+	return issuer{ca: ca, role: role, rootFingerprint: fp}, nil, nil
+}

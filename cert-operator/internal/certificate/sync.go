@@ -1,0 +1,213 @@
+package certificate
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/policy"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
+	"github.com/clusterpki/clusterpki/pkg/conditions"
+	"github.com/clusterpki/clusterpki/pkg/controller"
+	"github.com/clusterpki/clusterpki/pkg/kube"
+)
+
+// Finalizer holds a Certificate back from deletion until its certificate is revoked; it is set
+// only when the revocation policy revokes on delete.
+const Finalizer = "clusterpki.dev/revoke"
+
+// conflictRecheck is how often a Certificate blocked by someone else's Secret looks again: that
+// Secret is not in the cache (it lacks our label), so its deletion brings no event.
+const conflictRecheck = time.Minute
+
+// sync converges the Certificate called key: it issues, re-issues or leaves alone its
+// certificate, keeps its Secret and status current, and schedules its renewal.
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error) {
+	log := c.log.WithFields(logrus.Fields{"namespace": key.Namespace, "certificate": key.Name})
+	start := c.now()
+	defer func() {
+		log.WithField("duration", time.Since(start)).WithError(err).Debug("synced certificate")
+	}()
+
+	cached, err := c.certificates.Certificates(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		c.metrics.forget(key.Namespace, key.Name)
+		c.gates.open(key)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cert := cached.DeepCopy()
+	if cert.DeletionTimestamp != nil {
+		return c.finalize(ctx, log, cert)
+	}
+	if err := c.ensureFinalizer(ctx, cert); err != nil {
+		return ignoreStale(err)
+	}
+
+	keySpec, err := pki.NormalizeKeySpec(cert.Spec.PrivateKey)
+	if err != nil {
+		return c.block(ctx, cert, blocked{ReasonInvalidSpec, err.Error()})
+	}
+	iss, why, err := c.resolveIssuer(cert)
+	if err != nil {
+		return err
+	}
+	if why != nil {
+		// No Vault call and no retry: a change of the CA queues the Certificate again.
+		return c.block(ctx, cert, *why)
+	}
+
+	s, err := c.secrets.Secrets(cert.Namespace).Get(cert.Spec.SecretName)
+	if apierrors.IsNotFound(err) {
+		s = nil
+	} else if err != nil {
+		return err
+	}
+	now := c.now()
+	in := policy.NewInput(cert, s, iss.rootFingerprint, now)
+	reason, message, triggered := policy.Default.Evaluate(in)
+	if triggered && reason != policy.ReasonSecretConflict {
+		// The cache may lag behind our own last write, and it never holds Secrets without our
+		// label: decide again on the Secret as the API server has it before signing anything.
+		live, err := c.kube.CoreV1().Secrets(cert.Namespace).Get(ctx, cert.Spec.SecretName, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			live = nil
+		case err != nil:
+			return fmt.Errorf("get secret %s/%s: %w", cert.Namespace, cert.Spec.SecretName, err)
+		}
+		in = policy.NewInput(cert, live, iss.rootFingerprint, now)
+		reason, message, triggered = policy.Default.Evaluate(in)
+	}
+
+	switch {
+	case !triggered:
+		return c.keepCurrent(ctx, log, cert, iss, in)
+	case reason == policy.ReasonSecretConflict:
+		if err := c.block(ctx, cert, blocked{reason, message}); err != nil {
+			return err
+		}
+		return controller.RequeueAfter(conflictRecheck)
+	default:
+		return c.reissue(ctx, log, cert, iss, keySpec, in, reason, message)
+	}
+}
+
+// block records that cert cannot be issued, and why: Ready=False with the reason, a Warning
+// event when the reason is new. It asks for no retry.
+func (c *Controller) block(ctx context.Context, cert *v1alpha1.Certificate, why blocked) error {
+	b := newStatus(cert, c.now())
+	if !sameReadyReason(cert, why.reason) {
+		c.recorder.Event(cert, corev1.EventTypeWarning, why.reason, why.message)
+	}
+	b.ready(metav1.ConditionFalse, why.reason, why.message)
+	if conditions.Get(b.status.Conditions, v1alpha1.ConditionIssuing) != nil {
+		b.issuing(metav1.ConditionFalse, why.reason, "Issuance waits: "+why.message)
+	}
+	_, err := c.writeStatus(ctx, b)
+	c.metrics.syncErrors.WithLabelValues(why.reason).Inc()
+	return ignoreStale(err)
+}
+
+// sameReadyReason reports whether cert's Ready condition already carries reason.
+func sameReadyReason(cert *v1alpha1.Certificate, reason string) bool {
+	for _, cond := range cert.Status.Conditions {
+		if cond.Type == v1alpha1.ConditionReady {
+			return cond.Reason == reason
+		}
+	}
+	return false
+}
+
+// keepCurrent handles a Certificate whose Secret holds a good certificate: it brings the
+// Secret's labels and annotations and the status in line, and schedules the renewal.
+func (c *Controller) keepCurrent(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, iss issuer, in policy.Input) error {
+	s := in.Secret.DeepCopy()
+	if secret.ApplyMetadata(s, cert, iss.ca.Spec.ClusterID, secret.ProvenanceOf(s)) {
+		c.metrics.apiWrites.WithLabelValues("secrets", "update").Inc()
+		if _, err := c.kube.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+			if apierrors.IsConflict(err) {
+				return nil
+			}
+			return fmt.Errorf("update secret %s/%s metadata: %w", s.Namespace, s.Name, err)
+		}
+		log.Info("updated the secret's labels and annotations")
+	}
+
+	leaf := in.Data.Leaf
+	renewal := policy.RenewalTime(cert, leaf)
+	b := newStatus(cert, in.Now).current(leaf, renewal).
+		ready(metav1.ConditionTrue, ReasonIssued, readyMessage(leaf)).
+		issuing(metav1.ConditionFalse, ReasonUpToDate, "The certificate in the Secret is current")
+	if _, err := c.writeStatus(ctx, b); err != nil {
+		return ignoreStale(err)
+	}
+	c.metrics.observeCertificate(cert.Namespace, cert.Name, leaf.NotAfter, renewal)
+	c.queue.EnqueueAfter(cache.MetaObjectToName(cert), renewal.Sub(c.now()))
+	return nil
+}
+
+// readyMessage is the Ready condition's message for a current certificate.
+func readyMessage(leaf *x509.Certificate) string {
+	return fmt.Sprintf("Certificate is up to date and valid until %s", leaf.NotAfter.UTC().Format(time.RFC3339))
+}
+
+// ensureFinalizer adds the revocation finalizer when cert's policy revokes on delete, and
+// removes it when the policy no longer does.
+func (c *Controller) ensureFinalizer(ctx context.Context, cert *v1alpha1.Certificate) error {
+	want := revokesOnDelete(cert.Spec.RevocationPolicy)
+	if want == kube.HasFinalizer(cert, Finalizer) {
+		return nil
+	}
+	patch := c.patchCertificate(cert)
+	var err error
+	if want {
+		err = kube.AddFinalizer(ctx, cert, Finalizer, patch)
+	} else {
+		err = kube.RemoveFinalizer(ctx, cert, Finalizer, patch)
+	}
+	if apierrors.IsConflict(err) {
+		return errStale
+	}
+	return err
+}
+
+// patchCertificate returns a kube.PatchFunc that merge-patches cert.
+func (c *Controller) patchCertificate(cert *v1alpha1.Certificate) kube.PatchFunc {
+	return func(ctx context.Context, data []byte) error {
+		c.metrics.apiWrites.WithLabelValues("finalizers", "patch").Inc()
+		_, err := c.client.ClusterpkiV1alpha1().Certificates(cert.Namespace).Patch(ctx, cert.Name, types.MergePatchType, data, metav1.PatchOptions{})
+		return err
+	}
+}
+
+// revokesOnDelete reports whether policy revokes the certificate when its Certificate goes.
+func revokesOnDelete(p v1alpha1.RevocationPolicy) bool {
+	return p == v1alpha1.RevocationPolicyOnDelete || p == v1alpha1.RevocationPolicyAlways
+}
+
+// revokesOnReissue reports whether policy revokes a certificate once it is replaced.
+func revokesOnReissue(p v1alpha1.RevocationPolicy) bool {
+	return p == v1alpha1.RevocationPolicyOnReissue || p == v1alpha1.RevocationPolicyAlways
+}
+
+// ignoreStale turns errStale into nil.
+func ignoreStale(err error) error {
+	if errors.Is(err, errStale) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,294 @@
+package certificate
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/fake"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/testpki"
+	"github.com/clusterpki/clusterpki/pkg/controller"
+)
+
+// fakeVault signs CSRs with an in-memory CA, or refuses with refuse when set.
+type fakeVault struct {
+	mu      sync.Mutex
+	root    testpki.Pair
+	issuing testpki.Pair
+	refuse  error
+	calls   []string // "op path"
+}
+
+func newFakeVault(t *testing.T) *fakeVault {
+	root := testpki.Root(t, "root")
+	return &fakeVault{root: root, issuing: testpki.Intermediate(t, root, "issuing")}
+}
+
+func (v *fakeVault) Write(_ context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.calls = append(v.calls, op+" "+path)
+	if v.refuse != nil {
+		return nil, v.refuse
+	}
+	if op != "sign" {
+		return &vaultapi.Secret{}, nil
+	}
+	block, _ := pem.Decode([]byte(data["csr"].(string)))
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	ttl, _ := time.ParseDuration(data["ttl"].(string))
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: serial, Subject: csr.Subject, DNSNames: csr.DNSNames,
+		NotBefore: time.Now().Add(-30 * time.Second), NotAfter: time.Now().Add(ttl),
+	}, v.issuing.Cert, csr.PublicKey, v.issuing.Key)
+	if err != nil {
+		return nil, err
+	}
+	pemOf := func(c *x509.Certificate) string { return string(pki.EncodeCertificates(c)) }
+	leaf := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	return &vaultapi.Secret{Data: map[string]any{
+		"certificate": leaf, "ca_chain": []any{pemOf(v.issuing.Cert), pemOf(v.root.Cert)},
+	}}, nil
+}
+
+// fixture is a controller on fake clientsets with a fake Vault.
+type fixture struct {
+	c        *Controller
+	kube     *kubefake.Clientset
+	client   *fake.Clientset
+	vault    *fakeVault
+	recorder *record.FakeRecorder
+}
+
+// newFixture builds the controller over objs (API objects of either clientset) and syncs its caches.
+func newFixture(t *testing.T, vault *fakeVault, objs ...runtime.Object) *fixture {
+	var kubeObjs, ours []runtime.Object
+	for _, o := range objs {
+		switch o.(type) {
+		case *corev1.Secret:
+			kubeObjs = append(kubeObjs, o)
+		default:
+			ours = append(ours, o)
+		}
+	}
+	f := &fixture{kube: kubefake.NewClientset(kubeObjs...), client: fake.NewSimpleClientset(ours...), vault: vault, recorder: record.NewFakeRecorder(20)}
+	m, err := NewMetrics(prometheus.NewRegistry())
+	require.NoError(t, err)
+	inf := NewInformers(f.kube, f.client, "", 0)
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	f.c, err = NewController(Config{KubeClient: f.kube, Client: f.client, Vault: vault, Informers: inf, Recorder: f.recorder, Metrics: m, Log: log})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); inf.Shutdown() })
+	inf.Start(ctx)
+	require.True(t, cache.WaitForCacheSync(ctx.Done(), f.c.hasSynced...))
+	return f
+}
+
+// readyCA builds the Ready CertificateAuthority team-a/ca whose root is v's.
+func readyCA(v *fakeVault) *v1alpha1.CertificateAuthority {
+	return &v1alpha1.CertificateAuthority{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ca"},
+		Spec:       v1alpha1.CertificateAuthoritySpec{ClusterID: "c1"},
+		Status: v1alpha1.CertificateAuthorityStatus{
+			Conditions:   []metav1.Condition{{Type: "Ready", Status: "True", Reason: "Provisioned"}},
+			IssuingMount: "pki-c1",
+			Roles:        []v1alpha1.ProvisionedRole{{Name: "server", SignPath: "pki-c1/sign/server", RevokePath: "pki-c1/revoke"}},
+			Root:         &v1alpha1.CACertificateStatus{FingerprintSHA256: pki.Fingerprint(v.root.Cert)},
+		},
+	}
+}
+
+// certificate builds the Certificate team-a/web, then applies opts.
+func certificate(opts ...func(*v1alpha1.Certificate)) *v1alpha1.Certificate {
+	c := &v1alpha1.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "web", UID: "uid-1", Generation: 1},
+		Spec: v1alpha1.CertificateSpec{
+			CARef: v1alpha1.CARef{Name: "ca"}, Role: "server", SecretName: "web-tls",
+			CommonName: "web.example.com", AltNames: []string{"web.example.com"}, TTL: "1h",
+		},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// events drains the recorded events.
+func (f *fixture) events() []string {
+	var out []string
+	for {
+		select {
+		case e := <-f.recorder.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func (f *fixture) sync(t *testing.T) error {
+	return f.c.sync(context.Background(), cache.ObjectName{Namespace: "team-a", Name: "web"})
+}
+
+func (f *fixture) readyCondition(t *testing.T) metav1.Condition {
+	cert, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	for _, c := range cert.Status.Conditions {
+		if c.Type == "Ready" {
+			return c
+		}
+	}
+	t.Fatal("no Ready condition")
+	return metav1.Condition{}
+}
+
+func TestSyncIssuesIntoANewSecret(t *testing.T) {
+	v := newFakeVault(t)
+	f := newFixture(t, v, readyCA(v), certificate())
+
+	require.NoError(t, f.sync(t))
+
+	s, err := f.kube.CoreV1().Secrets("team-a").Get(context.Background(), "web-tls", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, corev1.SecretTypeTLS, s.Type)
+	certs, err := pki.ParseCertificates(s.Data["tls.crt"])
+	require.NoError(t, err)
+	require.Len(t, certs, 2)
+	assert.Equal(t, v.issuing.Cert.Raw, certs[1].Raw)
+	assert.Equal(t, pki.EncodeCertificates(v.root.Cert), s.Data["ca.crt"])
+
+	ready := f.readyCondition(t)
+	assert.Equal(t, metav1.ConditionTrue, ready.Status)
+	assert.Equal(t, ReasonIssued, ready.Reason)
+	events := f.events()
+	require.Len(t, events, 1)
+	assert.Regexp(t, `^Normal Issued Issued certificate [0-9a-f:]+, valid until .* \(Secret "web-tls" does not exist\)$`, events[0])
+	assert.Equal(t, []string{"sign pki-c1/sign/server"}, v.calls)
+}
+
+func TestSyncDoesNothingTwice(t *testing.T) {
+	v := newFakeVault(t)
+	f := newFixture(t, v, readyCA(v), certificate())
+	require.NoError(t, f.sync(t))
+	f.events()
+
+	// A second controller over the state the first left: a restart.
+	s, err := f.kube.CoreV1().Secrets("team-a").Get(context.Background(), "web-tls", metav1.GetOptions{})
+	require.NoError(t, err)
+	cert, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	restarted := newFixture(t, v, readyCA(v), cert, s)
+	require.NoError(t, restarted.sync(t))
+
+	assert.Len(t, v.calls, 1, "nothing signed after a restart")
+	assert.Empty(t, restarted.events())
+	for _, a := range restarted.kube.Actions() {
+		assert.Contains(t, []string{"list", "watch"}, a.GetVerb(), "no Secret write: %v", a)
+	}
+	for _, a := range restarted.client.Actions() {
+		assert.Contains(t, []string{"list", "watch"}, a.GetVerb(), "no Certificate write: %v", a)
+	}
+}
+
+func TestSyncBlocked(t *testing.T) {
+	v := newFakeVault(t)
+	notReady := readyCA(v)
+	notReady.Status.Conditions[0] = metav1.Condition{Type: "Ready", Status: "False", Reason: "Provisioning", Message: "creating mounts"}
+	foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "web-tls"}}
+
+	tests := map[string]struct {
+		objs        []runtime.Object
+		wantReason  string
+		wantMessage string
+		wantEvent   string
+		wantRequeue bool
+	}{
+		"a missing CA": {
+			objs: []runtime.Object{certificate()}, wantReason: ReasonCANotFound,
+			wantMessage: `CertificateAuthority "ca" does not exist in namespace "team-a"`,
+			wantEvent:   `Warning CANotFound CertificateAuthority "ca" does not exist in namespace "team-a"`,
+		},
+		"a CA that is not Ready": {
+			objs: []runtime.Object{notReady, certificate()}, wantReason: ReasonCANotReady,
+			wantMessage: `CertificateAuthority "ca" is not Ready (Provisioning: creating mounts)`,
+		},
+		"a role the CA does not have": {
+			objs:        []runtime.Object{readyCA(v), certificate(func(c *v1alpha1.Certificate) { c.Spec.Role = "client" })},
+			wantReason:  ReasonRoleNotFound,
+			wantMessage: `CertificateAuthority "ca" has no role "client" (it has: server)`,
+		},
+		"someone else's Secret": {
+			objs: []runtime.Object{readyCA(v), certificate(), foreign}, wantReason: "SecretConflict",
+			wantMessage: `Secret "web-tls" exists and is not managed by this Certificate; it is left untouched`,
+			wantRequeue: true,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			vault := newFakeVault(t)
+			vault.root, vault.issuing = v.root, v.issuing
+			f := newFixture(t, vault, tc.objs...)
+			err := f.sync(t)
+			if tc.wantRequeue {
+				var requeue *controller.RequeueAfterError
+				assert.ErrorAs(t, err, &requeue)
+			} else {
+				assert.NoError(t, err)
+			}
+			ready := f.readyCondition(t)
+			assert.Equal(t, metav1.ConditionFalse, ready.Status)
+			assert.Equal(t, tc.wantReason, ready.Reason)
+			assert.Equal(t, tc.wantMessage, ready.Message)
+			if tc.wantEvent != "" {
+				assert.Equal(t, []string{tc.wantEvent}, f.events())
+			}
+			assert.Empty(t, vault.calls, "no Vault call")
+		})
+	}
+}
+
+func TestSyncRecordsARefusal(t *testing.T) {
+	v := newFakeVault(t)
+	v.refuse = &vaultapi.ResponseError{StatusCode: 400, Errors: []string{"common name evil.org not allowed by this role"}}
+	f := newFixture(t, v, readyCA(v), certificate())
+
+	err := f.sync(t)
+	var requeue *controller.RequeueAfterError
+	require.ErrorAs(t, err, &requeue)
+	assert.Equal(t, firstBackoff, requeue.After)
+
+	ready := f.readyCondition(t)
+	assert.Equal(t, ReasonIssuanceFailed, ready.Reason)
+	assert.Equal(t, "Vault refused to sign: common name evil.org not allowed by this role", ready.Message)
+	assert.Equal(t, []string{"Warning IssuanceFailed Vault refused to sign: common name evil.org not allowed by this role"}, f.events())
+
+	// Another event for the Certificate, even one from a cache that has not seen the failure
+	// yet, does not bring an early retry.
+	require.ErrorAs(t, f.sync(t), &requeue)
+	assert.Len(t, v.calls, 1, "no retry before the backoff has passed")
+}

@@ -1,0 +1,99 @@
+// Package policy decides whether a Certificate needs a new certificate: a chain of small pure
+// checks over the Certificate, its Secret and its CA's current root, each saying why (a reason
+// and a message) when it triggers.
+package policy
+
+import (
+	"crypto"
+	"crypto/x509"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/renewal"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
+)
+
+// Input is everything a check looks at; build it with NewInput.
+type Input struct {
+	// Certificate is the object being synced.
+	Certificate *v1alpha1.Certificate
+	// Secret is the Secret named spec.secretName, nil when there is none.
+	Secret *corev1.Secret
+	// RootFingerprint is the SHA-256 fingerprint of the CA's current root.
+	RootFingerprint string
+	// SpecHash is secret.SpecHash of the Certificate's spec now.
+	SpecHash string
+	// Now is the time the decision is made at.
+	Now time.Time
+
+	// Data is the Secret's content, parsed once for all checks.
+	Data Data
+}
+
+// Data is the parsed content of a Secret; a nil field comes with its error set (or the key
+// missing from the Secret).
+type Data struct {
+	Leaf          *x509.Certificate
+	Intermediates []*x509.Certificate
+	Root          *x509.Certificate
+	Key           crypto.Signer
+	CertErr       error
+	KeyErr        error
+	CAErr         error
+}
+
+// NewInput returns the Input for cert and its Secret s (nil when absent), parsing the Secret.
+func NewInput(cert *v1alpha1.Certificate, s *corev1.Secret, rootFingerprint string, now time.Time) Input {
+	in := Input{Certificate: cert, Secret: s, RootFingerprint: rootFingerprint, Now: now}
+	keySpec, err := pki.NormalizeKeySpec(cert.Spec.PrivateKey)
+	if err == nil {
+		in.SpecHash = secret.SpecHash(cert.Spec, keySpec.String())
+	}
+	if s != nil {
+		in.Data = ParseData(s)
+	}
+	return in
+}
+
+// ParseData parses the certificate chain, private key and root of s.
+func ParseData(s *corev1.Secret) Data {
+	var d Data
+	if raw := s.Data[corev1.TLSCertKey]; len(raw) > 0 {
+		certs, err := pki.ParseCertificates(raw)
+		if err != nil {
+			d.CertErr = err
+		} else {
+			d.Leaf, d.Intermediates = certs[0], certs[1:]
+		}
+	}
+	if raw := s.Data[corev1.TLSPrivateKeyKey]; len(raw) > 0 {
+		d.Key, d.KeyErr = pki.ParsePrivateKey(raw)
+	}
+	if raw := s.Data[secret.CAKey]; len(raw) > 0 {
+		certs, err := pki.ParseCertificates(raw)
+		if err != nil {
+			d.CAErr = err
+		} else {
+			d.Root = certs[len(certs)-1]
+		}
+	}
+	return d
+}
+
+// RenewalPolicy returns the renewal policy cert's spec asks for (an unparsable renewBefore,
+// which the CRD's validation prevents, counts as unset).
+func RenewalPolicy(cert *v1alpha1.Certificate) renewal.Policy {
+	p := renewal.Policy{Percentage: cert.Spec.RenewBeforePercentage}
+	if d, err := time.ParseDuration(cert.Spec.RenewBefore); err == nil {
+		p.RenewBefore = d
+	}
+	return p
+}
+
+// RenewalTime returns when cert's certificate leaf is due for renewal.
+func RenewalTime(cert *v1alpha1.Certificate, leaf *x509.Certificate) time.Time {
+	return renewal.Schedule(leaf.NotBefore, leaf.NotAfter, RenewalPolicy(cert), cert.Namespace+"/"+cert.Name)
+}
