@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/clusterpki/clusterpki/pkg/testenv"
+)
+
+// build runs `make build BIN=<bin-dir>` when an operator binary is missing (or --rebuild).
+func (d *demo) build(ctx context.Context) (string, error) {
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		return "", errors.New("kubectl is not on PATH: the demo applies deploy/ with it (install kubectl, any recent version)")
+	}
+	missing := d.opts.rebuild
+	for _, op := range operators {
+		if st, err := os.Stat(filepath.Join(d.opts.binDir, op)); err != nil || st.Mode()&0o111 == 0 {
+			missing = true
+		}
+	}
+	rel := relToCwd(d.opts.binDir)
+	if !missing {
+		return fmt.Sprintf("%s/ca-operator and %s/cert-operator exist (--rebuild to build them again)", rel, rel), nil
+	}
+	if err := d.command(ctx, "build", nil, "make", "-C", d.root, "build", "BIN="+d.opts.binDir); err != nil {
+		return "", err
+	}
+	return "built " + rel + "/ca-operator and " + rel + "/cert-operator", nil
+}
+
+// startEnv starts pkg/testenv's control plane (building etcd, kube-apiserver and Vault first if
+// they are missing) in the state directory.
+func (d *demo) startEnv(ctx context.Context) (string, error) {
+	if bin, err := testenv.BinDir(); err == nil {
+		if m, _ := filepath.Glob(filepath.Join(bin, "vault-v*")); len(m) == 0 {
+			fmt.Fprintln(d.out, "    (building etcd, kube-apiserver and Vault from source first: minutes, once)")
+		}
+	}
+	env, err := testenv.Start(ctx, testenv.Options{Dir: d.path("cluster"), StartTimeout: 3 * time.Minute})
+	if err != nil {
+		return "", err
+	}
+	d.env = env
+	if err := d.procs.recordChildren(); err != nil {
+		return "", err
+	}
+	if err := env.WriteEnvFile(d.path("env")); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("kube-apiserver %s, Vault %s", env.APIServerURL, env.VaultAddr), nil
+}
+
+// applyDefault applies deploy/default through an overlay that sets what deploy/default says a
+// site sets: Vault's address (the images are not used: the demo runs the binaries).
+func (d *demo) applyDefault(ctx context.Context) (string, error) {
+	dir := d.path("deploy")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(dir, filepath.Join(d.root, "deploy", "default"))
+	if err != nil {
+		return "", err
+	}
+	k := fmt.Sprintf(`# Written by the demo: deploy/default with the local Vault's address.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - %s
+configMapGenerator:
+  - name: clusterpki-vault
+    behavior: merge
+    literals:
+      - vault-addr=%s
+      - vault-public-addr=%s
+`, rel, d.env.VaultAddr, d.env.VaultAddr)
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		return "", err
+	}
+	if err := d.kubectl(ctx, "apply", "--server-side", "-k", dir); err != nil {
+		return "", err
+	}
+	if err := d.kubectl(ctx, "wait", "--for=condition=Established", "--timeout=1m",
+		"crd/certificateauthorities.clusterpki.dev", "crd/certificates.clusterpki.dev"); err != nil {
+		return "", err
+	}
+	return "CRDs, namespace " + systemNamespace + ", ServiceAccounts, RBAC, Deployments (which the demo runs as processes)", nil
+}
+
+// configureVault runs deploy/vault/configure-kubernetes-auth.sh against the local API server,
+// with a token reviewer ServiceAccount bound to system:auth-delegator.
+func (d *demo) configureVault(ctx context.Context) (string, error) {
+	const reviewer = "vault-token-reviewer"
+	_, err := d.env.KubeClient.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "clusterpki-demo-vault-token-reviewer"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: reviewer, Namespace: "kube-system"}},
+	}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", err
+	}
+	tok, err := d.env.ServiceAccountToken(ctx, "kube-system", reviewer, nil, 48*time.Hour)
+	if err != nil {
+		return "", err
+	}
+	jwt := d.path("vault-setup", "reviewer.jwt")
+	if err := writeFile(jwt, []byte(tok)); err != nil {
+		return "", err
+	}
+	vaultBin, err := vaultBinary()
+	if err != nil {
+		return "", err
+	}
+	if err := d.command(ctx, "vault-setup", []string{
+		"VAULT=" + vaultBin, "VAULT_ADDR=" + d.env.VaultAddr, "VAULT_TOKEN=" + d.env.VaultRootToken,
+		"KUBERNETES_HOST=" + d.env.APIServerURL, "KUBERNETES_CA_FILE=" + d.env.CAFile,
+		"TOKEN_REVIEWER_JWT_FILE=" + jwt,
+	}, filepath.Join(d.root, "deploy", "vault", "configure-kubernetes-auth.sh")); err != nil {
+		return "", err
+	}
+	return "roles clusterpki-ca-operator and clusterpki-cert-operator, policies from deploy/vault/*.hcl", nil
+}
+
+// vaultBinary returns the vault CLI that scripts/build-tools.sh built.
+func vaultBinary() (string, error) {
+	dir, err := testenv.BinDir()
+	if err != nil {
+		return "", err
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "vault-v*"))
+	for _, m := range matches {
+		if filepath.Ext(m) != ".tmp" && !strings.HasSuffix(m, ".lock") {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("no vault binary in %s (scripts/build-tools.sh vault)", dir)
+}
+
+// kubectl runs kubectl as the local control plane's administrator, output to logs/kubectl.log.
+func (d *demo) kubectl(ctx context.Context, args ...string) error {
+	return d.command(ctx, "kubectl", nil, "kubectl", append([]string{"--kubeconfig=" + d.env.Kubeconfig}, args...)...)
+}
+
+// command runs a command to completion, appending its output to logs/<log>.log; the error carries
+// the output's tail.
+func (d *demo) command(ctx context.Context, log string, extraEnv []string, name string, args ...string) error {
+	_, err := d.runOutput(ctx, log, extraEnv, name, args...)
+	return err
+}
+
+// runOutput is command that also returns the command's standard output.
+func (d *demo) runOutput(ctx context.Context, log string, extraEnv []string, name string, args ...string) (string, error) {
+	logPath := d.logPath(log)
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "=== %s $ %s %s\n", time.Now().Format(time.RFC3339), name, strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), extraEnv...)
+	var stdout, both bytes.Buffer
+	cmd.Stdout = io.MultiWriter(f, &stdout, &both)
+	cmd.Stderr = io.MultiWriter(f, &both)
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), &stepError{
+			step: name + " " + strings.Join(args, " "),
+			log:  logPath,
+			err:  fmt.Errorf("%w\n%s", err, indent(lastLines(both.String(), 15))),
+		}
+	}
+	return stdout.String(), nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
+}
+
+// writeFile writes data with mode 0600, making the folder.
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
