@@ -1,0 +1,200 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sample is one Prometheus series: its name, labels and value.
+type sample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// snapshot is every series of one scrape.
+type snapshot []sample
+
+// sum adds the values of the series called name whose labels include want.
+func (s snapshot) sum(name string, want map[string]string) float64 {
+	total := 0.0
+	for _, x := range s {
+		if x.name != name {
+			continue
+		}
+		ok := true
+		for k, v := range want {
+			if x.labels[k] != v {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			total += x.value
+		}
+	}
+	return total
+}
+
+// by returns name's values summed by the label key, filtered by want.
+func (s snapshot) by(name, key string, want map[string]string) map[string]float64 {
+	out := map[string]float64{}
+	for _, x := range s {
+		if x.name != name {
+			continue
+		}
+		ok := true
+		for k, v := range want {
+			if x.labels[k] != v {
+				ok = false
+			}
+		}
+		if ok {
+			out[x.labels[key]] += x.value
+		}
+	}
+	return out
+}
+
+// deltaBy returns after−before of by(name, key, want), dropping zeros.
+func deltaBy(before, after snapshot, name, key string, want map[string]string) map[string]float64 {
+	a, b := after.by(name, key, want), before.by(name, key, want)
+	out := map[string]float64{}
+	for k, v := range a {
+		if d := v - b[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	for k, v := range b {
+		if _, ok := a[k]; !ok && v != 0 {
+			out[k] = -v
+		}
+	}
+	return out
+}
+
+// scrape reads the Prometheus text exposition at url.
+func scrape(ctx context.Context, client *http.Client, url string) (snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return parseText(resp.Body)
+}
+
+// parseText parses the Prometheus text format (untyped; histograms appear as their series).
+func parseText(r io.Reader) (snapshot, error) {
+	var out snapshot
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		var s sample
+		rest := line
+		if i := strings.IndexAny(line, "{ "); i >= 0 && line[i] == '{' {
+			s.name = line[:i]
+			labels, after, err := parseLabels(line[i+1:])
+			if err != nil {
+				return nil, fmt.Errorf("metrics line %q: %w", line, err)
+			}
+			s.labels, rest = labels, after
+		} else if i >= 0 {
+			s.name, rest = line[:i], line[i:]
+		} else {
+			continue
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			continue
+		}
+		s.value = v
+		out = append(out, s)
+	}
+	return out, sc.Err()
+}
+
+// parseLabels parses `a="x",b="y"}` and returns the labels and what follows the brace.
+func parseLabels(s string) (map[string]string, string, error) {
+	labels := map[string]string{}
+	for {
+		s = strings.TrimLeft(s, " ,")
+		if strings.HasPrefix(s, "}") {
+			return labels, s[1:], nil
+		}
+		eq := strings.Index(s, "=")
+		if eq < 0 || len(s) < eq+2 || s[eq+1] != '"' {
+			return nil, "", fmt.Errorf("bad label list")
+		}
+		key := strings.TrimSpace(s[:eq])
+		s = s[eq+2:]
+		var b strings.Builder
+		i := 0
+		for ; i < len(s); i++ {
+			if s[i] == '\\' && i+1 < len(s) {
+				i++
+				switch s[i] {
+				case 'n':
+					b.WriteByte('\n')
+				default:
+					b.WriteByte(s[i])
+				}
+				continue
+			}
+			if s[i] == '"' {
+				break
+			}
+			b.WriteByte(s[i])
+		}
+		if i >= len(s) {
+			return nil, "", fmt.Errorf("unterminated label value")
+		}
+		labels[key] = b.String()
+		s = s[i+1:]
+	}
+}
+
+// rssBytes returns the resident set size of pid from /proc/<pid>/status (VmRSS).
+func rssBytes(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) < 1 {
+				break
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}

@@ -1,0 +1,327 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Results are the figures of one run (results.json).
+type Results struct {
+	Started      time.Time         `json:"started"`
+	Finished     time.Time         `json:"finished"`
+	Error        string            `json:"error,omitempty"`
+	Machine      Machine           `json:"machine"`
+	Versions     map[string]string `json:"versions"`
+	Parameters   Config            `json:"parameters"`
+	OperatorArgs map[string]string `json:"operatorArgs"`
+	LogDir       string            `json:"logDir,omitempty"`
+
+	CAProvisioning struct {
+		Operator           latencyStats       `json:"operator"`
+		Baseline           *latencyStats      `json:"baseline,omitempty"`
+		Ratio              float64            `json:"ratio"`
+		VaultRequestsPerCA map[string]float64 `json:"vaultRequestsPerCA"`
+		APIWritesPerCA     float64            `json:"apiWritesPerCA"`
+	} `json:"caProvisioning"`
+	Issuance struct {
+		Operator             latencyStats       `json:"operator"`
+		Baseline             *latencyStats      `json:"baseline,omitempty"`
+		Ratio                float64            `json:"ratio"`
+		P99OverBaselineAll   float64            `json:"p99OverBaselineAll"`
+		VaultRequestsPerCert map[string]float64 `json:"vaultRequestsPerCert"`
+		APIWritesPerCert     map[string]float64 `json:"apiWritesPerCert"`
+		APIRequestsPerCert   float64            `json:"apiRequestsPerCert"`
+		Issued               float64            `json:"issued"`
+	} `json:"issuance"`
+	Memory struct {
+		ScaleUp                    *latencyStats `json:"scaleUp,omitempty"`
+		CertOperatorMiB            float64       `json:"certOperatorMiB"`
+		CAOperatorMiB              float64       `json:"caOperatorMiB"`
+		CertOperatorWithSecretsMiB float64       `json:"certOperatorWithSecretsMiB"`
+		CAOperatorWithSecretsMiB   float64       `json:"caOperatorWithSecretsMiB"`
+		CertOperatorChangePct      float64       `json:"certOperatorChangePercent"`
+	} `json:"memory"`
+	Churn struct {
+		Method                     string             `json:"method"`
+		TouchSeconds               float64            `json:"touchSeconds"`
+		WindowSeconds              float64            `json:"windowSeconds"`
+		VaultSignCalls             float64            `json:"vaultSignCalls"`
+		OperatorAPIWrites          float64            `json:"operatorAPIWrites"`
+		CertOperatorVaultRequests  float64            `json:"certOperatorVaultRequests"`
+		CertOperatorAPIWrites      float64            `json:"certOperatorAPIWrites"`
+		CertOperatorIssued         float64            `json:"certOperatorIssued"`
+		CAOperatorAPIWrites        float64            `json:"caOperatorAPIWrites"`
+		CAOperatorVaultWrites      float64            `json:"caOperatorVaultWrites"`
+		CAOperatorVaultByOperation map[string]float64 `json:"caOperatorVaultByOperation"`
+		CertSyncs                  float64            `json:"certSyncs"`
+		CASyncs                    float64            `json:"caSyncs"`
+	} `json:"churn"`
+	Restart struct {
+		ReadySeconds         float64 `json:"readySeconds"`
+		ReobservedSeconds    float64 `json:"reobservedSeconds"`
+		Syncs                float64 `json:"syncs"`
+		Reissued             float64 `json:"reissued"`
+		VaultRequests        float64 `json:"vaultRequests"`
+		APIWrites            float64 `json:"apiWrites"`
+		CertOperatorMiBAfter float64 `json:"certOperatorMiBAfter"`
+	} `json:"restart"`
+	Targets []Target `json:"targets"`
+}
+
+// Target is one goal of issue 7 and whether the run met it.
+type Target struct {
+	Name  string `json:"name"`
+	Want  string `json:"want"`
+	Got   string `json:"got"`
+	Met   bool   `json:"met"`
+	Known bool   `json:"measured"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPU      string  `json:"cpu"`
+	Cores    int     `json:"cores"`
+	MemGiB   float64 `json:"memoryGiB"`
+	OS       string  `json:"os"`
+	Kernel   string  `json:"kernel"`
+	Hostname string  `json:"hostname"`
+}
+
+func newResults(cfg Config) *Results {
+	cfg.Logf = nil
+	r := &Results{Started: time.Now(), Parameters: cfg, OperatorArgs: map[string]string{}, Machine: machine()}
+	return r
+}
+
+func machine() Machine {
+	m := Machine{Cores: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb float64
+		for _, line := range strings.Split(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				fmt.Sscanf(strings.TrimSpace(rest), "%f", &kb)
+			}
+		}
+		m.MemGiB = kb / (1 << 20)
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	m.Hostname, _ = os.Hostname()
+	return m
+}
+
+// versions lists the pinned control-plane versions, Go, and each operator's --version.
+func versions(ctx context.Context, root, binDir string) map[string]string {
+	v := map[string]string{"go (harness)": runtime.Version()}
+	if data, err := os.ReadFile(filepath.Join(root, "scripts", "versions.env")); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, val, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(k, "#") {
+				switch k {
+				case "ETCD_VERSION", "KUBE_VERSION", "VAULT_VERSION":
+					v[strings.ToLower(strings.TrimSuffix(k, "_VERSION"))] = val
+				}
+			}
+		}
+	}
+	for _, name := range []string{"ca-operator", "cert-operator"} {
+		out, _ := exec.CommandContext(ctx, filepath.Join(binDir, name), "--version").CombinedOutput()
+		v[name] = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	}
+	if out, err := exec.CommandContext(ctx, "git", "-C", root, "describe", "--tags", "--always", "--dirty").Output(); err == nil {
+		v["clusterpki (git)"] = strings.TrimSpace(string(out))
+	}
+	return v
+}
+
+// finish records the end and evaluates the targets.
+func (r *Results) finish(err error) {
+	r.Finished = time.Now()
+	if err != nil {
+		r.Error = err.Error()
+	}
+	is, ca, m, c, rs := &r.Issuance, &r.CAProvisioning, &r.Memory, &r.Churn, &r.Restart
+	add := func(name, want, got string, met, known bool) {
+		r.Targets = append(r.Targets, Target{Name: name, Want: want, Got: got, Met: met && known, Known: known})
+	}
+	add("Issuance throughput vs baseline", "≥ 0.80", fmt.Sprintf("%.2f", is.Ratio), is.Ratio >= 0.8, is.Baseline != nil)
+	bl := 0.0
+	if is.Baseline != nil {
+		bl = is.Baseline.DurationS
+	}
+	add("p99 create→Ready vs baseline time for all", "≤ 1.25×", fmt.Sprintf("%.2f× (p99 %.2fs, baseline all %.2fs)", is.P99OverBaselineAll, is.Operator.P99S, bl),
+		is.P99OverBaselineAll <= 1.25, is.Baseline != nil && is.Operator.Count > 0)
+	add("CA provisioning vs baseline", "≥ 0.80", fmt.Sprintf("%.2f", ca.Ratio), ca.Ratio >= 0.8, ca.Baseline != nil)
+	add(fmt.Sprintf("cert-operator RSS with %d Certificates", r.Parameters.MemoryCerts), "< 100 MiB", fmt.Sprintf("%.1f MiB", m.CertOperatorMiB),
+		m.CertOperatorMiB < 100, m.CertOperatorMiB > 0)
+	add(fmt.Sprintf("cert-operator RSS change with %d unrelated Secrets", r.Parameters.UnrelatedSecrets), "< 10 %", fmt.Sprintf("%+.1f %%", m.CertOperatorChangePct),
+		m.CertOperatorChangePct < 10, m.CertOperatorWithSecretsMiB > 0)
+	add("Zero churn: Vault sign calls", "0", fmt.Sprint(c.VaultSignCalls), c.VaultSignCalls == 0, c.WindowSeconds > 0)
+	add("Zero churn: operator API writes", "0", fmt.Sprint(c.OperatorAPIWrites), c.OperatorAPIWrites == 0, c.WindowSeconds > 0)
+	add("Restart: re-issued", "0", fmt.Sprint(rs.Reissued), rs.Reissued == 0, rs.ReobservedSeconds > 0)
+}
+
+// write stores results.json, results.md and results.png in dir.
+func (r *Results) write(dir string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(r.markdown()), 0o644); err != nil {
+		return err
+	}
+	return writeChart(filepath.Join(dir, "results.png"), r)
+}
+
+func (r *Results) markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	p("# clusterpki benchmark")
+	p("")
+	p("Run %s – %s (%s)%s.", r.Started.UTC().Format(time.RFC3339), r.Finished.UTC().Format("15:04:05Z"),
+		r.Finished.Sub(r.Started).Round(time.Second), map[bool]string{true: ", **quick mode**", false: ""}[r.Parameters.Quick])
+	if r.Error != "" {
+		p("")
+		p("**The run failed:** %s", r.Error)
+	}
+	p("")
+	p("Machine: %s, %d cores, %.1f GiB RAM, %s, kernel %s.", r.Machine.CPU, r.Machine.Cores, r.Machine.MemGiB, r.Machine.OS, r.Machine.Kernel)
+	p("")
+	p("Versions: %s.", joinMap(r.Versions))
+	p("")
+	c := r.Parameters
+	p("Parameters: %d CAs, %d Certificates at once (ECDSA P-256, ttl %s), %d CAs provisioned, %d Certificates for memory/restart, %d unrelated Secrets of %d B, churn window %s, cert-operator --workers=%d, ca-operator --workers=%d, %d creating goroutines.",
+		c.CAs, c.Certs, c.TTL, c.ProvisionCAs, c.MemoryCerts, c.UnrelatedSecrets, c.UnrelatedSecretBytes, c.ChurnWindow, c.CertWorkers, c.CAWorkers, c.Creators)
+	p("")
+	p("## Targets")
+	p("")
+	p("| target | want | got | met |")
+	p("|---|---|---|---|")
+	for _, t := range r.Targets {
+		met := map[bool]string{true: "yes", false: "**no**"}[t.Met]
+		if !t.Known {
+			met = "not measured"
+		}
+		p("| %s | %s | %s | %s |", t.Name, t.Want, t.Got, met)
+	}
+	p("")
+	p("## Issuance (%d created at once)", c.Certs)
+	p("")
+	p("| | certificates/s | p50 | p95 | p99 | max | all Ready after |")
+	p("|---|---|---|---|---|---|---|")
+	row := func(name string, s *latencyStats) {
+		if s == nil {
+			return
+		}
+		p("| %s | %.1f | %.2fs | %.2fs | %.2fs | %.2fs | %.2fs |", name, s.ThroughputPerS, s.P50S, s.P95S, s.P99S, s.MaxS, s.DurationS)
+	}
+	row("cert-operator", &r.Issuance.Operator)
+	row("baseline (key, sign, Secret, status)", r.Issuance.Baseline)
+	p("")
+	p("Ratio operator/baseline: **%.2f**. Certificates issued by the operator (its issuances counter): %.0f.", r.Issuance.Ratio, r.Issuance.Issued)
+	p("")
+	p("Per certificate — Vault requests: %s; operator API writes: %s; all API requests the API server saw apart from the harness's own (non-watch, both operators and events included): %.2f.",
+		joinFloatMap(r.Issuance.VaultRequestsPerCert), joinFloatMap(r.Issuance.APIWritesPerCert), r.Issuance.APIRequestsPerCert)
+	p("")
+	p("## CA provisioning (%d at once)", c.ProvisionCAs)
+	p("")
+	p("| | CAs/s | p50 | p99 | all Ready after |")
+	p("|---|---|---|---|---|")
+	carow := func(name string, s *latencyStats) {
+		if s == nil {
+			return
+		}
+		p("| %s | %.2f | %.2fs | %.2fs | %.2fs |", name, s.ThroughputPerS, s.P50S, s.P99S, s.DurationS)
+	}
+	carow("ca-operator", &r.CAProvisioning.Operator)
+	carow("baseline (same Vault writes, ConfigMap, status)", r.CAProvisioning.Baseline)
+	p("")
+	p("Ratio: **%.2f**. ca-operator Vault requests per CA by operation: %s; API writes per CA: %.2f.", r.CAProvisioning.Ratio,
+		joinFloatMap(r.CAProvisioning.VaultRequestsPerCA), r.CAProvisioning.APIWritesPerCA)
+	p("")
+	p("## Memory (VmRSS)")
+	p("")
+	m := r.Memory
+	if m.ScaleUp != nil {
+		p("Scale-up to %d: %d more created at once, %.1f certificates/s, p99 %.2fs.", c.MemoryCerts, m.ScaleUp.Count, m.ScaleUp.ThroughputPerS, m.ScaleUp.P99S)
+		p("")
+	}
+	p("| | %d Ready Certificates | + %d unrelated Secrets | change |", c.MemoryCerts, c.UnrelatedSecrets)
+	p("|---|---|---|---|")
+	p("| cert-operator | %.1f MiB | %.1f MiB | %+.1f %% |", m.CertOperatorMiB, m.CertOperatorWithSecretsMiB, m.CertOperatorChangePct)
+	p("| ca-operator | %.1f MiB | %.1f MiB | |", m.CAOperatorMiB, m.CAOperatorWithSecretsMiB)
+	p("")
+	p("## Zero churn")
+	p("")
+	ch := r.Churn
+	p("Method: %s. Touching took %.1fs; window %.1fs.", ch.Method, ch.TouchSeconds, ch.WindowSeconds)
+	p("")
+	p("| | Vault sign calls | API writes | re-issued | syncs in window |")
+	p("|---|---|---|---|---|")
+	p("| cert-operator | %.0f | %.0f | %.0f | %.0f |", ch.CertOperatorVaultRequests, ch.CertOperatorAPIWrites, ch.CertOperatorIssued, ch.CertSyncs)
+	p("| ca-operator | %.0f (Vault writes) | %.0f | | %.0f |", ch.CAOperatorVaultWrites, ch.CAOperatorAPIWrites, ch.CASyncs)
+	p("")
+	p("ca-operator Vault requests in the window by operation (reads are its level-triggered checks): %s.", joinFloatMap(ch.CAOperatorVaultByOperation))
+	p("")
+	p("## Restart (cert-operator killed with %d Ready Certificates)", c.MemoryCerts)
+	p("")
+	rs := r.Restart
+	p("Ready (/readyz) after %.2fs; all %d re-observed (syncs ≥ N, queue empty) after **%.2fs**; re-issued **%.0f**, Vault requests %.0f, API writes %.0f; RSS afterwards %.1f MiB.",
+		rs.ReadySeconds, c.MemoryCerts, rs.ReobservedSeconds, rs.Reissued, rs.VaultRequests, rs.APIWrites, rs.CertOperatorMiBAfter)
+	p("")
+	p("Operator command lines: %s.", joinMap(r.OperatorArgs))
+	p("")
+	p("![latency distribution and certificates Ready over time](results.png)")
+	return b.String()
+}
+
+func joinMap(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s `%s`", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func joinFloatMap(m map[string]float64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
