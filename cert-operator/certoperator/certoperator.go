@@ -1,6 +1,6 @@
 // Package certoperator wires the Certificate controller to its clients, informers, event
-// recorder and metrics, so the cert-operator command and the integration tests run the very
-// same thing.
+// recorder and metrics, so the cert-operator command (through pkg/operator) and the integration
+// tests run the very same thing.
 package certoperator
 
 import (
@@ -16,32 +16,32 @@ import (
 	"k8s.io/client-go/kubernetes"
 	kubescheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/certificate"
-	"github.com/clusterpki/clusterpki/pkg/kube"
 )
 
 // Component names the cert-operator in events.
 const Component = "cert-operator"
 
-// Vault is the Vault client the operator signs and revokes with: one write per request,
-// labelled with op ("sign", "revoke") for its metrics.
+// Vault is the Vault client the operator signs and revokes with (pkg/vault.Client): one write
+// per request, labelled with op ("sign", "revoke") for its metrics.
 type Vault interface {
 	Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error)
 }
 
-// Config is what Run needs.
+// Config is what New needs.
 type Config struct {
 	// RESTConfig reaches the API server.
 	RESTConfig *rest.Config
 	// Vault signs and revokes.
 	Vault Vault
+	// Recorder records events on Certificates; its scheme must know them (see Scheme).
+	Recorder record.EventRecorder
 	// Namespace limits the operator to one namespace; empty means all.
 	Namespace string
-	// Workers is the number of Certificates synced in parallel (default 4).
-	Workers int
 	// Resync is the informers' resync period (default 10 hours).
 	Resync time.Duration
 	// MaxBackoff caps the delay between retries of a failing issuance (default 5 minutes).
@@ -50,18 +50,18 @@ type Config struct {
 	Registry prometheus.Registerer
 	// Log is the logger (default logrus's standard logger).
 	Log logrus.FieldLogger
-	// OnReady, when set, is called with a function reporting whether the controller's caches
-	// have synced and its workers run, for a readiness probe.
-	OnReady func(ready func() bool)
 }
 
-// Run runs the Certificate controller until ctx is done.
-func Run(ctx context.Context, cfg Config) error {
-	if cfg.Vault == nil || cfg.RESTConfig == nil {
-		return errors.New("certoperator: RESTConfig and Vault are required")
-	}
-	if cfg.Workers == 0 {
-		cfg.Workers = 4
+// Operator is the cert-operator's controllers and the informers they read from.
+type Operator struct {
+	informers  certificate.Informers
+	controller *certificate.Controller
+}
+
+// New builds the operator; Run starts it.
+func New(cfg Config) (*Operator, error) {
+	if cfg.Vault == nil || cfg.RESTConfig == nil || cfg.Recorder == nil {
+		return nil, errors.New("certoperator: RESTConfig, Vault and Recorder are required")
 	}
 	if cfg.Resync == 0 {
 		cfg.Resync = 10 * time.Hour
@@ -71,43 +71,47 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	kubeClient, err := kubernetes.NewForConfig(cfg.RESTConfig)
 	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("create Kubernetes client: %w", err)
 	}
 	client, err := versioned.NewForConfig(cfg.RESTConfig)
 	if err != nil {
-		return fmt.Errorf("clusterpki client: %w", err)
+		return nil, fmt.Errorf("create clusterpki client: %w", err)
 	}
 	metrics, err := certificate.NewMetrics(cfg.Registry)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	scheme, err := Scheme()
-	if err != nil {
-		return err
-	}
-	recorder, stopEvents := kube.NewEventRecorder(kubeClient, scheme, Component)
-	defer stopEvents()
-
 	informers := certificate.NewInformers(kubeClient, client, cfg.Namespace, cfg.Resync)
 	ctrl, err := certificate.NewController(certificate.Config{
 		KubeClient: kubeClient,
 		Client:     client,
 		Vault:      cfg.Vault,
 		Informers:  informers,
-		Recorder:   recorder,
+		Recorder:   cfg.Recorder,
 		Metrics:    metrics,
 		Log:        cfg.Log,
 		MaxBackoff: cfg.MaxBackoff,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if cfg.OnReady != nil {
-		cfg.OnReady(ctrl.Ready)
+	return &Operator{informers: informers, controller: ctrl}, nil
+}
+
+// Run starts the informers and runs the Certificate controller with workers workers until ctx
+// is done; an Operator runs once.
+func (o *Operator) Run(ctx context.Context, workers int) error {
+	o.informers.Start(ctx)
+	defer o.informers.Shutdown()
+	return o.controller.Run(ctx, workers)
+}
+
+// Ready returns nil once the caches have synced and the workers run.
+func (o *Operator) Ready() error {
+	if !o.controller.Ready() {
+		return errors.New("certificate controller not running")
 	}
-	informers.Start(ctx)
-	defer informers.Shutdown()
-	return ctrl.Run(ctx, cfg.Workers)
+	return nil
 }
 
 // Scheme returns a scheme knowing the core kinds and the clusterpki kinds, for events.

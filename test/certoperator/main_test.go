@@ -25,12 +25,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	"github.com/clusterpki/clusterpki/cert-operator/certoperator"
+	"github.com/clusterpki/clusterpki/pkg/kube"
 	"github.com/clusterpki/clusterpki/pkg/testenv"
+	pkgvault "github.com/clusterpki/clusterpki/pkg/vault"
 )
 
 var (
@@ -97,10 +100,9 @@ func operatorVault(t *testing.T) *vaultapi.Client {
 	return c
 }
 
-// vaultWriter adapts a Vault API client to certoperator.Vault.
+// vaultWriter is the operator's pkg/vault client, counting the writes by op.
 type vaultWriter struct {
-	c *vaultapi.Client
-	// calls counts writes, by op.
+	c              *pkgvault.Client
 	signs, revokes atomic.Int64
 }
 
@@ -111,7 +113,7 @@ func (v *vaultWriter) Write(ctx context.Context, op, path string, data map[strin
 	case "revoke":
 		v.revokes.Add(1)
 	}
-	return v.c.Logical().WriteWithContext(ctx, path, data)
+	return v.c.Write(ctx, op, path, data)
 }
 
 // operator is a cert-operator running in-process.
@@ -130,34 +132,37 @@ func startOperator(t *testing.T, namespace string, configure ...func(*rest.Confi
 	for _, f := range configure {
 		f(restConfig)
 	}
-	c := operatorVault(t)
-	c.SetMaxRetries(0)
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
 	if testing.Verbose() {
 		log.SetLevel(logrus.InfoLevel)
 	}
+	c, err := pkgvault.New(ctx(t), pkgvault.Config{Addr: env.VaultAddr, Auth: pkgvault.AuthToken, Token: opToken}, log)
+	require.NoError(t, err)
+	scheme, err := certoperator.Scheme()
+	require.NoError(t, err)
+	kubeClient, err := kubernetes.NewForConfig(restConfig)
+	require.NoError(t, err)
+	recorder, stopEvents := kube.NewEventRecorder(kubeClient, scheme, certoperator.Component)
 	o := &operator{registry: prometheus.NewRegistry(), vault: &vaultWriter{c: c}, done: make(chan error, 1)}
-	var ready atomic.Pointer[func() bool]
+	op, err := certoperator.New(certoperator.Config{
+		RESTConfig: restConfig,
+		Vault:      o.vault,
+		Recorder:   recorder,
+		Namespace:  namespace,
+		MaxBackoff: 20 * time.Second,
+		Registry:   o.registry,
+		Log:        log,
+	})
+	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(context.Background())
 	o.cancel = cancel
 	go func() {
-		o.done <- certoperator.Run(runCtx, certoperator.Config{
-			RESTConfig: restConfig,
-			Vault:      o.vault,
-			Namespace:  namespace,
-			Workers:    2,
-			MaxBackoff: 20 * time.Second,
-			Registry:   o.registry,
-			Log:        log,
-			OnReady:    func(f func() bool) { ready.Store(&f) },
-		})
+		defer stopEvents()
+		o.done <- op.Run(runCtx, 2)
 	}()
 	t.Cleanup(o.stop)
-	require.Eventually(t, func() bool {
-		f := ready.Load()
-		return f != nil && (*f)()
-	}, 30*time.Second, 50*time.Millisecond, "operator did not become ready")
+	require.Eventually(t, func() bool { return op.Ready() == nil }, 30*time.Second, 50*time.Millisecond, "operator did not become ready")
 	return o
 }
 
