@@ -49,13 +49,18 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		return controller.RequeueAfter(wait)
 	}
 
-	b := newStatus(cert, in.Now).issuing(metav1.ConditionTrue, reason, message)
-	if !usable(in, reason) {
-		b.ready(metav1.ConditionFalse, reason, message)
-	}
-	cert, err := c.writeStatus(ctx, b)
-	if err != nil {
-		return ignoreStale(err)
+	// Announce Issuing=True when a certificate is being replaced or retried, so users see why.
+	// A first issuance skips that write: it takes milliseconds and ends in one status write
+	// that sets Ready and Issuing together, which is a third fewer API writes per certificate.
+	if cert.Status.NotAfter != nil || cert.Status.FailedIssuanceAttempts > 0 {
+		b := newStatus(cert, in.Now).issuing(metav1.ConditionTrue, reason, message)
+		if !usable(in, reason) {
+			b.ready(metav1.ConditionFalse, reason, message)
+		}
+		var err error
+		if cert, err = c.writeStatus(ctx, b); err != nil {
+			return ignoreStale(err)
+		}
 	}
 
 	start := time.Now()
@@ -102,7 +107,7 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 	log.WithFields(logrus.Fields{"serial": serial, "notAfter": leaf.NotAfter}).Info(strings.ToLower(kind) + " certificate")
 
 	renewal := policy.RenewalTime(cert, leaf)
-	b = newStatus(cert, c.now()).current(leaf, renewal).
+	b := newStatus(cert, c.now()).current(leaf, renewal).
 		ready(metav1.ConditionTrue, ReasonIssued, readyMessage(leaf)).
 		issuing(metav1.ConditionFalse, ReasonUpToDate, "The certificate in the Secret is current")
 	c.metrics.observeCertificate(cert.Namespace, cert.Name, leaf.NotAfter, renewal)
