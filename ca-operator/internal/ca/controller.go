@@ -6,6 +6,7 @@ package ca
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -23,6 +24,7 @@ import (
 	informers "github.com/clusterpki/clusterpki/apis/generated/informers/externalversions"
 	listers "github.com/clusterpki/clusterpki/apis/generated/listers/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/pkg/controller"
+	"github.com/clusterpki/clusterpki/pkg/kube"
 )
 
 // Finalizer keeps a CertificateAuthority until its deletion policy has been carried out.
@@ -76,7 +78,18 @@ func New(cfg Config, log logrus.FieldLogger, kube kubernetes.Interface, client c
 	caInformer := caInformers.Clusterpki().V1alpha1().CertificateAuthorities()
 	c.caLister = caInformer.Lister()
 	// Resyncs matter here: they are how drift made in Vault behind our back gets repaired.
-	if _, err := caInformer.Informer().AddEventHandler(c.ctrl.EventHandler(nil, controller.HandleResyncs)); err != nil {
+	// Updates that only echo our own status or finalizer writes are dropped: they would make
+	// every CA converge twice for nothing.
+	handler := c.ctrl.EventHandler(nil, controller.HandleResyncs)
+	handler.UpdateFunc = func(oldObj, newObj any) {
+		if oldCA, ok := oldObj.(*v1alpha1.CertificateAuthority); ok {
+			if newCA, ok := newObj.(*v1alpha1.CertificateAuthority); ok && !NeedsSync(oldCA, newCA) {
+				return
+			}
+		}
+		c.ctrl.Enqueue(newObj)
+	}
+	if _, err := caInformer.Informer().AddEventHandler(handler); err != nil {
 		return nil, fmt.Errorf("watch CertificateAuthorities: %w", err)
 	}
 
@@ -124,4 +137,23 @@ func (c *Controller) Ready() error {
 		return fmt.Errorf("certificateauthority controller not running yet")
 	}
 	return nil
+}
+
+// NeedsSync reports whether an update of a CertificateAuthority can change what the controller
+// does: a resync (same resourceVersion), a spec change, new annotations or labels, or deletion.
+// A change of status or finalizers alone is the echo of the controller's own write.
+func NeedsSync(oldCA, newCA *v1alpha1.CertificateAuthority) bool {
+	switch {
+	case oldCA.ResourceVersion == newCA.ResourceVersion:
+		return true
+	case oldCA.Generation != newCA.Generation:
+		return true
+	case !maps.Equal(oldCA.Annotations, newCA.Annotations) || !maps.Equal(oldCA.Labels, newCA.Labels):
+		return true
+	case (oldCA.DeletionTimestamp == nil) != (newCA.DeletionTimestamp == nil):
+		return true
+	case !kube.HasFinalizer(newCA, Finalizer) && newCA.DeletionTimestamp == nil:
+		return true // someone removed our finalizer: put it back
+	}
+	return false
 }

@@ -211,3 +211,31 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+func TestNeedsSync(t *testing.T) {
+	base := func(mod func(*v1alpha1.CertificateAuthority)) *v1alpha1.CertificateAuthority {
+		ca := &v1alpha1.CertificateAuthority{}
+		ca.ResourceVersion, ca.Generation, ca.Finalizers = "1", 1, []string{Finalizer}
+		if mod != nil {
+			mod(ca)
+		}
+		return ca
+	}
+	tests := map[string]struct {
+		newCA *v1alpha1.CertificateAuthority
+		want  bool
+	}{
+		"a resync (same resourceVersion) is synced": {base(nil), true},
+		"our own status write is not":               {base(func(ca *v1alpha1.CertificateAuthority) { ca.ResourceVersion = "2"; ca.Status.RootMount = "x" }), false},
+		"a spec change is":                          {base(func(ca *v1alpha1.CertificateAuthority) { ca.ResourceVersion, ca.Generation = "2", 2 }), true},
+		"a rotation annotation is": {base(func(ca *v1alpha1.CertificateAuthority) {
+			ca.ResourceVersion, ca.Annotations = "2", map[string]string{v1alpha1.AnnotationRotateIssuer: "now"}
+		}), true},
+		"a removed finalizer is": {base(func(ca *v1alpha1.CertificateAuthority) { ca.ResourceVersion, ca.Finalizers = "2", nil }), true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, NeedsSync(base(nil), tc.newCA))
+		})
+	}
+}

@@ -40,8 +40,12 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		return c.finalize(ctx, ca)
 	}
 	if !kube.HasFinalizer(ca, Finalizer) {
-		// The patch's watch event brings the object back with the finalizer in place.
-		return kube.AddFinalizer(ctx, ca, Finalizer, c.patchCA(ca))
+		// Go on with the patched object, so the status write below carries its resourceVersion.
+		patched, err := c.addFinalizer(ctx, ca)
+		if err != nil {
+			return err
+		}
+		ca = patched
 	}
 
 	status := ca.Status.DeepCopy()
@@ -465,6 +469,20 @@ func (c *Controller) patchCA(ca *v1alpha1.CertificateAuthority) kube.PatchFunc {
 		}
 		return err
 	}
+}
+
+// addFinalizer adds the finalizer and returns the object as the API server now has it.
+func (c *Controller) addFinalizer(ctx context.Context, ca *v1alpha1.CertificateAuthority) (*v1alpha1.CertificateAuthority, error) {
+	data, err := kube.FinalizerPatch(ca, append(append([]string{}, ca.Finalizers...), Finalizer))
+	if err != nil {
+		return nil, err
+	}
+	patched, err := c.client.ClusterpkiV1alpha1().CertificateAuthorities(ca.Namespace).Patch(ctx, ca.Name, types.MergePatchType, data, metav1.PatchOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("add finalizer %s: %w", Finalizer, err)
+	}
+	apiWrites.WithLabelValues("finalizer").Inc()
+	return patched, nil
 }
 
 // finalize carries out the deletion policy, then releases the object.
