@@ -104,31 +104,35 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 func (c *Controller) converge(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan,
 	status *v1alpha1.CertificateAuthorityStatus, now time.Time) (time.Duration, string, error) {
 	owner := ownerDescription(ca.Namespace, ca.Name)
-	if err := c.ensureMount(ctx, ca, plan.Mounts.Root, owner, plan.RootTTL); err != nil {
+	// A mount enabled in this sync is known to be empty: nothing in it needs reading first.
+	freshRoot, err := c.ensureMount(ctx, ca, plan.Mounts.Root, owner, plan.RootTTL)
+	if err != nil {
 		return 0, "", err
 	}
-	if err := c.ensureMount(ctx, ca, plan.Mounts.Issuing, owner, plan.IssuingTTL); err != nil {
+	freshIssuing, err := c.ensureMount(ctx, ca, plan.Mounts.Issuing, owner, plan.IssuingTTL)
+	if err != nil {
 		return 0, "", err
 	}
 
-	root, err := c.ensureRoot(ctx, ca, plan, status)
+	root, err := c.ensureRoot(ctx, ca, plan, status, freshRoot)
 	if err != nil {
 		return 0, "", err
 	}
 	status.Root = certStatus(root.ID, root.Cert)
 
-	issuing, err := c.ensureIssuing(ctx, ca, plan, root, status, now)
+	issuing, err := c.ensureIssuing(ctx, ca, plan, root, now, freshIssuing)
 	if err != nil {
 		return 0, "", err
 	}
 	status.Issuing = certStatus(issuing.ID, issuing.Cert)
 
-	for _, mount := range []string{plan.Mounts.Root, plan.Mounts.Issuing} {
-		if err := c.ensureMountConfig(ctx, mount); err != nil {
-			return 0, "", err
-		}
+	if err := c.ensureMountConfig(ctx, plan.Mounts.Root, freshRoot); err != nil {
+		return 0, "", err
 	}
-	if err := c.ensureRoles(ctx, ca, plan, status); err != nil {
+	if err := c.ensureMountConfig(ctx, plan.Mounts.Issuing, freshIssuing); err != nil {
+		return 0, "", err
+	}
+	if err := c.ensureRoles(ctx, ca, plan, status, freshIssuing); err != nil {
 		return 0, "", err
 	}
 
@@ -149,52 +153,51 @@ type mountConflictError struct{ msg string }
 
 func (e *mountConflictError) Error() string { return e.msg }
 
-// ensureMount enables a PKI mount owned by ca, or checks that an existing one is ours.
-func (c *Controller) ensureMount(ctx context.Context, ca *v1alpha1.CertificateAuthority, path, owner string, maxTTL time.Duration) error {
+// ensureMount enables a PKI mount owned by ca, or checks that an existing one is ours. It
+// reports whether it enabled the mount just now.
+func (c *Controller) ensureMount(ctx context.Context, ca *v1alpha1.CertificateAuthority, path, owner string, maxTTL time.Duration) (bool, error) {
 	m, err := c.pki.readMount(ctx, path)
 	if errors.Is(err, errNoMount) {
 		if err := c.pki.enableMount(ctx, path, owner, maxTTL); err != nil {
-			return err
+			return false, err
 		}
 		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonMountCreated, "enabled Vault PKI mount %s", path)
-		return nil
+		return true, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if m.Type != "pki" {
-		return &mountConflictError{fmt.Sprintf("Vault mount %s exists and is a %q engine, not pki", path, m.Type)}
+		return false, &mountConflictError{fmt.Sprintf("Vault mount %s exists and is a %q engine, not pki", path, m.Type)}
 	}
 	switch who, other := mountOwnership(m.Description, ca.Namespace, ca.Name); who {
 	case OwnedByOther:
-		return &mountConflictError{fmt.Sprintf("Vault mount %s belongs to CertificateAuthority %s; clusterID %q is taken", path, other, ca.Spec.ClusterID)}
+		return false, &mountConflictError{fmt.Sprintf("Vault mount %s belongs to CertificateAuthority %s; clusterID %q is taken", path, other, ca.Spec.ClusterID)}
 	case NotManaged:
 		if !ca.Spec.AdoptExistingMounts {
-			return &mountConflictError{fmt.Sprintf("Vault mount %s exists but was not created by clusterpki; set spec.adoptExistingMounts to take it over", path)}
+			return false, &mountConflictError{fmt.Sprintf("Vault mount %s exists but was not created by clusterpki; set spec.adoptExistingMounts to take it over", path)}
 		}
 		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonMountAdopted, "adopted existing Vault mount %s", path)
 	}
 	if m.Description != owner || m.MaxLeaseTTL != maxTTL {
-		return c.pki.tuneMount(ctx, path, owner, maxTTL)
+		return false, c.pki.tuneMount(ctx, path, owner, maxTTL)
 	}
-	return nil
+	return false, nil
 }
 
 // ensureRoot returns the root issuer, generating it inside Vault only when the mount has none.
-func (c *Controller) ensureRoot(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan, status *v1alpha1.CertificateAuthorityStatus) (*issuer, error) {
-	root, err := c.pki.defaultIssuer(ctx, plan.Mounts.Root)
-	if err != nil {
-		return nil, err
-	}
-	if root == nil {
-		if err := c.pki.generateRoot(ctx, plan); err != nil {
-			return nil, err
-		}
+func (c *Controller) ensureRoot(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan, status *v1alpha1.CertificateAuthorityStatus, fresh bool) (*issuer, error) {
+	var root *issuer
+	if !fresh {
+		var err error
 		if root, err = c.pki.defaultIssuer(ctx, plan.Mounts.Root); err != nil {
 			return nil, err
 		}
-		if root == nil {
-			return nil, fmt.Errorf("root generated in %s but Vault reports no default issuer", plan.Mounts.Root)
+	}
+	if root == nil {
+		var err error
+		if root, err = c.pki.generateRoot(ctx, plan); err != nil {
+			return nil, err
 		}
 		if status.Root != nil && status.Root.FingerprintSHA256 != Fingerprint(root.Cert) {
 			c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonRootReplaced,
@@ -242,10 +245,13 @@ func IssuingDecision(current *issuer, root *issuer, rotateBefore time.Duration, 
 // root when there is none, it is not from this root, it is due for replacement or a
 // rotation was requested. Issuers that are no longer default stay for CRLs until expired.
 func (c *Controller) ensureIssuing(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan, root *issuer,
-	status *v1alpha1.CertificateAuthorityStatus, now time.Time) (*issuer, error) {
-	current, err := c.pki.defaultIssuer(ctx, plan.Mounts.Issuing)
-	if err != nil {
-		return nil, err
+	now time.Time, fresh bool) (*issuer, error) {
+	var current *issuer
+	if !fresh {
+		var err error
+		if current, err = c.pki.defaultIssuer(ctx, plan.Mounts.Issuing); err != nil {
+			return nil, err
+		}
 	}
 	name := ""
 	if current != nil {
@@ -257,22 +263,21 @@ func (c *Controller) ensureIssuing(ctx context.Context, ca *v1alpha1.Certificate
 		if tag != "" {
 			newName += "-" + tag
 		}
-		id, err := c.pki.newIssuingCA(ctx, plan, root, now, newName)
+		created, err := c.pki.newIssuingCA(ctx, plan, root, now, newName)
 		if err != nil {
 			return nil, err
 		}
+		id := created.ID
 		if current == nil {
 			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonIssuerCreated, "created issuing CA %s in %s", id, plan.Mounts.Issuing)
 		} else {
 			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonIssuerRotated,
 				"replaced issuing CA %s with %s in %s because %s; the old one stays for CRLs until it expires", current.ID, id, plan.Mounts.Issuing, why)
 		}
-		if current, err = c.pki.readIssuer(ctx, plan.Mounts.Issuing, id); err != nil {
-			return nil, err
-		}
-		if current == nil {
-			return nil, fmt.Errorf("issuing CA %s installed in %s but cannot be read back", id, plan.Mounts.Issuing)
-		}
+		current = created
+	}
+	if fresh {
+		return current, nil
 	}
 	if err := c.retireIssuers(ctx, ca, plan, root, current, now); err != nil {
 		return nil, err
@@ -311,7 +316,7 @@ func (c *Controller) retireIssuers(ctx context.Context, ca *v1alpha1.Certificate
 }
 
 // ensureMountConfig sets the AIA and CRL URLs, CRL auto-rebuild and auto-tidy of a mount.
-func (c *Controller) ensureMountConfig(ctx context.Context, mount string) error {
+func (c *Controller) ensureMountConfig(ctx context.Context, mount string, fresh bool) error {
 	base := strings.TrimRight(c.cfg.VaultPublicAddr, "/") + "/v1/" + mount
 	wants := []struct {
 		path string
@@ -327,7 +332,7 @@ func (c *Controller) ensureMountConfig(ctx context.Context, mount string) error 
 		}},
 	}
 	for _, w := range wants {
-		if _, err := c.pki.ensureConfig(ctx, w.path, w.data); err != nil {
+		if _, err := c.pki.ensureConfig(ctx, w.path, w.data, fresh); err != nil {
 			return err
 		}
 	}
@@ -335,13 +340,13 @@ func (c *Controller) ensureMountConfig(ctx context.Context, mount string) error 
 }
 
 // ensureRoles creates or updates a Vault role per profile and deletes roles that left the spec.
-func (c *Controller) ensureRoles(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan, status *v1alpha1.CertificateAuthorityStatus) error {
+func (c *Controller) ensureRoles(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan, status *v1alpha1.CertificateAuthorityStatus, fresh bool) error {
 	mount := plan.Mounts.Issuing
 	wanted := map[string]bool{}
 	roles := make([]v1alpha1.ProvisionedRole, 0, len(plan.Roles))
 	for _, r := range plan.Roles {
 		wanted[r.Name] = true
-		changed, err := c.pki.ensureRole(ctx, mount, r)
+		changed, err := c.pki.ensureRole(ctx, mount, r, fresh)
 		if err != nil {
 			return err
 		}
@@ -355,10 +360,14 @@ func (c *Controller) ensureRoles(ctx context.Context, ca *v1alpha1.CertificateAu
 			StoresCertificates: r.Params["no_store"] == false,
 		})
 	}
-	// The mount is ours (ensureMount checked), so every role on it is ours too.
-	existing, err := c.pki.listRoles(ctx, mount)
-	if err != nil {
-		return err
+	// The mount is ours (ensureMount checked), so every role on it is ours too. A mount
+	// enabled in this sync has no others.
+	var existing []string
+	if !fresh {
+		var err error
+		if existing, err = c.pki.listRoles(ctx, mount); err != nil {
+			return err
+		}
 	}
 	for _, name := range existing {
 		if wanted[name] {

@@ -185,7 +185,7 @@ func (p *pki) deleteIssuer(ctx context.Context, mount, id string) error {
 }
 
 // generateRoot makes a self-signed root inside the root mount; its key never leaves Vault.
-func (p *pki) generateRoot(ctx context.Context, plan *Plan) error {
+func (p *pki) generateRoot(ctx context.Context, plan *Plan) (*issuer, error) {
 	data := map[string]any{
 		"common_name": plan.RootCN,
 		"key_type":    plan.RootKeyType,
@@ -199,26 +199,31 @@ func (p *pki) generateRoot(ctx context.Context, plan *Plan) error {
 	if len(plan.RootOrg) > 0 {
 		data["organization"] = strings.Join(plan.RootOrg, ",")
 	}
-	if _, err := p.vault.Write(ctx, "generate-root", plan.Mounts.Root+"/root/generate/internal", data); err != nil {
-		return fmt.Errorf("generate root in %s: %w", plan.Mounts.Root, err)
+	s, err := p.vault.Write(ctx, "generate-root", plan.Mounts.Root+"/root/generate/internal", data)
+	if err != nil {
+		return nil, fmt.Errorf("generate root in %s: %w", plan.Mounts.Root, err)
 	}
-	return nil
+	root, err := issuerFrom(plan.Mounts.Root, s)
+	if err == nil && (root == nil || root.ID == "") {
+		err = fmt.Errorf("generate root in %s: Vault returned no issuer", plan.Mounts.Root)
+	}
+	return root, err
 }
 
 // newIssuingCA generates a key and CSR inside the issuing mount, has the root sign it,
 // installs the signed certificate with its chain and makes it the default issuer.
-func (p *pki) newIssuingCA(ctx context.Context, plan *Plan, root *issuer, now time.Time, name string) (string, error) {
+func (p *pki) newIssuingCA(ctx context.Context, plan *Plan, root *issuer, now time.Time, name string) (*issuer, error) {
 	gen := map[string]any{"common_name": plan.IssuingCN, "key_type": plan.IssuingKey}
 	if plan.IssuingBits > 0 {
 		gen["key_bits"] = plan.IssuingBits
 	}
 	s, err := p.vault.Write(ctx, "generate-intermediate", plan.Mounts.Issuing+"/intermediate/generate/internal", gen)
 	if err != nil {
-		return "", fmt.Errorf("generate issuing CA key in %s: %w", plan.Mounts.Issuing, err)
+		return nil, fmt.Errorf("generate issuing CA key in %s: %w", plan.Mounts.Issuing, err)
 	}
 	csr, _ := s.Data["csr"].(string)
 	if csr == "" {
-		return "", fmt.Errorf("generate issuing CA key in %s: Vault returned no CSR", plan.Mounts.Issuing)
+		return nil, fmt.Errorf("generate issuing CA key in %s: Vault returned no CSR", plan.Mounts.Issuing)
 	}
 	// The issuing CA may not outlive its root; leave a minute of margin.
 	ttl := plan.IssuingTTL
@@ -226,7 +231,7 @@ func (p *pki) newIssuingCA(ctx context.Context, plan *Plan, root *issuer, now ti
 		ttl = remaining
 	}
 	if ttl <= 0 {
-		return "", fmt.Errorf("root of %s has expired; it cannot sign an issuing CA", plan.Mounts.Root)
+		return nil, fmt.Errorf("root of %s has expired; it cannot sign an issuing CA", plan.Mounts.Root)
 	}
 	signed, err := p.vault.Write(ctx, "sign-intermediate", plan.Mounts.Root+"/root/sign-intermediate", map[string]any{
 		"csr":            csr,
@@ -236,30 +241,34 @@ func (p *pki) newIssuingCA(ctx context.Context, plan *Plan, root *issuer, now ti
 		"use_csr_values": false,
 	})
 	if err != nil {
-		return "", fmt.Errorf("sign issuing CA with %s: %w", plan.Mounts.Root, err)
+		return nil, fmt.Errorf("sign issuing CA with %s: %w", plan.Mounts.Root, err)
 	}
 	certPEM, _ := signed.Data["certificate"].(string)
 	if certPEM == "" {
-		return "", fmt.Errorf("sign issuing CA with %s: Vault returned no certificate", plan.Mounts.Root)
+		return nil, fmt.Errorf("sign issuing CA with %s: Vault returned no certificate", plan.Mounts.Root)
 	}
 	set, err := p.vault.Write(ctx, "set-signed", plan.Mounts.Issuing+"/intermediate/set-signed", map[string]any{
 		"certificate": strings.TrimSpace(certPEM) + "\n" + root.PEM,
 	})
 	if err != nil {
-		return "", fmt.Errorf("install issuing CA in %s: %w", plan.Mounts.Issuing, err)
+		return nil, fmt.Errorf("install issuing CA in %s: %w", plan.Mounts.Issuing, err)
 	}
 	id := newIssuerID(set)
 	if id == "" {
-		return "", fmt.Errorf("install issuing CA in %s: Vault reported no imported issuer with a key", plan.Mounts.Issuing)
+		return nil, fmt.Errorf("install issuing CA in %s: Vault reported no imported issuer with a key", plan.Mounts.Issuing)
 	}
 	// The name records which rotation request this issuer answered (see rotationRequestTag).
 	if _, err := p.vault.WriteIdempotent(ctx, "name-issuer", plan.Mounts.Issuing+"/issuer/"+id, map[string]any{"issuer_name": name}); err != nil {
-		return "", fmt.Errorf("name issuer %s of %s: %w", id, plan.Mounts.Issuing, err)
+		return nil, fmt.Errorf("name issuer %s of %s: %w", id, plan.Mounts.Issuing, err)
 	}
 	if _, err := p.vault.WriteIdempotent(ctx, "set-default-issuer", plan.Mounts.Issuing+"/config/issuers", map[string]any{"default": id}); err != nil {
-		return "", fmt.Errorf("make issuer %s the default of %s: %w", id, plan.Mounts.Issuing, err)
+		return nil, fmt.Errorf("make issuer %s the default of %s: %w", id, plan.Mounts.Issuing, err)
 	}
-	return id, nil
+	cert, err := parseCertificate(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("issuing CA signed by %s: %w", plan.Mounts.Root, err)
+	}
+	return &issuer{ID: id, Name: name, Cert: cert, PEM: strings.TrimSpace(certPEM) + "\n"}, nil
 }
 
 // newIssuerID picks, from a set-signed answer, the imported issuer that has a key
@@ -279,7 +288,13 @@ func newIssuerID(s *vaultapi.Secret) string {
 }
 
 // ensureConfig writes a config endpoint only when a read shows a value differing from want.
-func (p *pki) ensureConfig(ctx context.Context, path string, want map[string]any) (bool, error) {
+func (p *pki) ensureConfig(ctx context.Context, path string, want map[string]any, fresh bool) (bool, error) {
+	if fresh {
+		if _, err := p.vault.WriteIdempotent(ctx, "write-config", path, want); err != nil {
+			return false, fmt.Errorf("write %s: %w", path, err)
+		}
+		return true, nil
+	}
 	s, err := p.vault.Read(ctx, "read-config", path)
 	if err != nil && !isMissing(err) {
 		return false, fmt.Errorf("read %s: %w", path, err)
@@ -310,14 +325,16 @@ func (p *pki) listRoles(ctx context.Context, mount string) ([]string, error) {
 }
 
 // ensureRole creates or updates a role whose settings differ from the plan.
-func (p *pki) ensureRole(ctx context.Context, mount string, role RolePlan) (bool, error) {
+func (p *pki) ensureRole(ctx context.Context, mount string, role RolePlan, fresh bool) (bool, error) {
 	path := mount + "/roles/" + role.Name
-	s, err := p.vault.Read(ctx, "read-role", path)
-	if err != nil && !isMissing(err) {
-		return false, fmt.Errorf("read role %s: %w", path, err)
-	}
-	if s != nil && s.Data != nil && len(roleDiff(role.Params, s.Data)) == 0 {
-		return false, nil
+	if !fresh {
+		s, err := p.vault.Read(ctx, "read-role", path)
+		if err != nil && !isMissing(err) {
+			return false, fmt.Errorf("read role %s: %w", path, err)
+		}
+		if s != nil && s.Data != nil && len(roleDiff(role.Params, s.Data)) == 0 {
+			return false, nil
+		}
 	}
 	if _, err := p.vault.WriteIdempotent(ctx, "write-role", path, role.Params); err != nil {
 		return false, fmt.Errorf("write role %s: %w", path, err)
