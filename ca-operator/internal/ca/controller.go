@@ -96,7 +96,10 @@ func New(cfg Config, log logrus.FieldLogger, kube kubernetes.Interface, client c
 	cmInformer := kubeInformers.Core().V1().ConfigMaps()
 	c.cmLister = cmInformer.Lister()
 	// A ConfigMap we publish that is changed or deleted brings its CA back to be repaired.
-	if _, err := cmInformer.Informer().AddEventHandler(c.ctrl.MappedEventHandler(ownerOfConfigMap, controller.IgnoreResyncs)); err != nil {
+	// Its creation is the echo of our own write and is not queued.
+	cmHandler := c.ctrl.MappedEventHandler(ownerOfConfigMap, controller.IgnoreResyncs)
+	cmHandler.AddFunc = nil
+	if _, err := cmInformer.Informer().AddEventHandler(cmHandler); err != nil {
 		return nil, fmt.Errorf("watch ConfigMaps: %w", err)
 	}
 	c.hasSynced = []cache.InformerSynced{caInformer.Informer().HasSynced, cmInformer.Informer().HasSynced}

@@ -91,7 +91,8 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		return err
 	}
 	if !wasReady {
-		c.recorder.Event(ca, corev1.EventTypeNormal, ReasonProvisioned, "CA provisioned in Vault and ready to issue")
+		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonProvisioned, "CA ready to issue: root %s in Vault mount %s, issuing CA %s in %s, %d role(s)",
+			status.Root.SerialNumber, plan.Mounts.Root, status.Issuing.SerialNumber, plan.Mounts.Issuing, len(plan.Roles))
 	}
 	if next > 0 {
 		c.ctrl.EnqueueAfter(key, next)
@@ -161,7 +162,7 @@ func (c *Controller) ensureMount(ctx context.Context, ca *v1alpha1.CertificateAu
 		if err := c.pki.enableMount(ctx, path, owner, maxTTL); err != nil {
 			return false, err
 		}
-		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonMountCreated, "enabled Vault PKI mount %s", path)
+		// No event of its own: the Provisioned event that follows names both mounts.
 		return true, nil
 	}
 	if err != nil {
@@ -203,7 +204,7 @@ func (c *Controller) ensureRoot(ctx context.Context, ca *v1alpha1.CertificateAut
 			c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonRootReplaced,
 				"the root CA in %s was missing and has been generated again: fingerprint %s replaces %s; consumers must trust the new ca.crt",
 				plan.Mounts.Root, Fingerprint(root.Cert), status.Root.FingerprintSHA256)
-		} else {
+		} else if !fresh {
 			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonRootGenerated, "generated root CA %q in %s", plan.RootCN, plan.Mounts.Root)
 		}
 		return root, nil
@@ -268,9 +269,9 @@ func (c *Controller) ensureIssuing(ctx context.Context, ca *v1alpha1.Certificate
 			return nil, err
 		}
 		id := created.ID
-		if current == nil {
+		if current == nil && !fresh {
 			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonIssuerCreated, "created issuing CA %s in %s", id, plan.Mounts.Issuing)
-		} else {
+		} else if current != nil {
 			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonIssuerRotated,
 				"replaced issuing CA %s with %s in %s because %s; the old one stays for CRLs until it expires", current.ID, id, plan.Mounts.Issuing, why)
 		}
@@ -350,7 +351,7 @@ func (c *Controller) ensureRoles(ctx context.Context, ca *v1alpha1.CertificateAu
 		if err != nil {
 			return err
 		}
-		if changed {
+		if changed && !fresh {
 			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonRoleUpdated, "Vault role %s/roles/%s now matches spec", mount, r.Name)
 		}
 		roles = append(roles, v1alpha1.ProvisionedRole{
