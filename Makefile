@@ -36,7 +36,7 @@ verify: ## Check generated code, CRDs, gofmt and go vet.
 
 .PHONY: test
 test: verify tools ## Run verify, then unit and integration tests (real etcd, kube-apiserver, Vault) with -race.
-	for m in $(MODULES); do (cd $$m && go test -race -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...); done
+	for m in $(MODULES); do (cd $$m && go test -race -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...); done
 
 .PHONY: tidy
 tidy: ## go mod tidy every module without the workspace.
