@@ -10,18 +10,14 @@ import (
 
 	"github.com/sirupsen/logrus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	kubescheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
 	clientset "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
-	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
 	informers "github.com/clusterpki/clusterpki/apis/generated/informers/externalversions"
 	"github.com/clusterpki/clusterpki/ca-operator/internal/ca"
-	"github.com/clusterpki/clusterpki/pkg/kube"
 )
 
 // Component names the ca-operator in events.
@@ -33,7 +29,7 @@ type Config struct {
 	RESTConfig *rest.Config
 	// Vault provisions the CAs.
 	Vault ca.VaultClient
-	// Recorder records events; nil makes one that Run stops when it returns.
+	// Recorder records events about CertificateAuthorities (required).
 	Recorder record.EventRecorder
 	// MountPrefix is prepended to cluster IDs to name mounts (default "pki-").
 	MountPrefix string
@@ -52,13 +48,12 @@ type Operator struct {
 	ctrl          *ca.Controller
 	caInformers   informers.SharedInformerFactory
 	kubeInformers kubeinformers.SharedInformerFactory
-	stopRecorder  func()
 }
 
 // New builds the ca-operator from cfg.
 func New(cfg Config) (*Operator, error) {
-	if cfg.Vault == nil || cfg.RESTConfig == nil {
-		return nil, errors.New("caoperator: RESTConfig and Vault are required")
+	if cfg.Vault == nil || cfg.RESTConfig == nil || cfg.Recorder == nil {
+		return nil, errors.New("caoperator: RESTConfig, Vault and Recorder are required")
 	}
 	if cfg.VaultPublicAddr == "" {
 		return nil, errors.New("caoperator: VaultPublicAddr is required")
@@ -80,15 +75,7 @@ func New(cfg Config) (*Operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clusterpki client: %w", err)
 	}
-	o := &Operator{stopRecorder: func() {}}
-	if cfg.Recorder == nil {
-		scheme, err := Scheme()
-		if err != nil {
-			return nil, err
-		}
-		cfg.Recorder, o.stopRecorder = kube.NewEventRecorder(kubeClient, scheme, Component)
-	}
-
+	o := &Operator{}
 	o.caInformers = informers.NewSharedInformerFactoryWithOptions(client, cfg.Resync, informers.WithNamespace(cfg.Namespace))
 	// Only the ConfigMaps we publish are cached, so memory does not grow with the cluster's others.
 	selector := ca.ConfigMapSelector().String()
@@ -106,7 +93,6 @@ func New(cfg Config) (*Operator, error) {
 
 // Run starts the informers and the controller and blocks until ctx is done.
 func (o *Operator) Run(ctx context.Context, workers int) error {
-	defer o.stopRecorder()
 	o.caInformers.Start(ctx.Done())
 	o.kubeInformers.Start(ctx.Done())
 	defer o.caInformers.Shutdown()
@@ -116,15 +102,3 @@ func (o *Operator) Run(ctx context.Context, workers int) error {
 
 // Ready reports whether the caches have synced and the workers run.
 func (o *Operator) Ready() error { return o.ctrl.Ready() }
-
-// Scheme returns a scheme knowing the core kinds and the clusterpki kinds, for events.
-func Scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := kubescheme.AddToScheme(s); err != nil {
-		return nil, fmt.Errorf("add core kinds to scheme: %w", err)
-	}
-	if err := clusterpkischeme.AddToScheme(s); err != nil {
-		return nil, fmt.Errorf("add clusterpki kinds to scheme: %w", err)
-	}
-	return s, nil
-}

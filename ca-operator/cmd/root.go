@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
 	"github.com/clusterpki/clusterpki/ca-operator/caoperator"
 	"github.com/clusterpki/clusterpki/pkg/cli"
 	"github.com/clusterpki/clusterpki/pkg/operator"
@@ -40,14 +41,10 @@ func NewCommand() *cobra.Command {
 				vaultPublicAddr = opts.Vault.Addr
 			}
 			return operator.Run(ctx, log, opts, "ca-operator", func(ctx context.Context, deps operator.Deps) (operator.Runnable, error) {
-				scheme, err := caoperator.Scheme()
-				if err != nil {
-					return nil, err
-				}
 				op, err := caoperator.New(caoperator.Config{
 					RESTConfig:      deps.RESTConfig,
 					Vault:           deps.Vault,
-					Recorder:        deps.NewEventRecorder(scheme),
+					Recorder:        deps.NewEventRecorder(clusterpkischeme.Scheme),
 					MountPrefix:     mountPrefix,
 					VaultPublicAddr: vaultPublicAddr,
 					Namespace:       namespace,

@@ -12,14 +12,11 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	kubescheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
-	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/certificate"
 )
 
@@ -112,16 +109,4 @@ func (o *Operator) Ready() error {
 		return errors.New("certificate controller not running")
 	}
 	return nil
-}
-
-// Scheme returns a scheme knowing the core kinds and the clusterpki kinds, for events.
-func Scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := kubescheme.AddToScheme(s); err != nil {
-		return nil, fmt.Errorf("add core kinds to scheme: %w", err)
-	}
-	if err := clusterpkischeme.AddToScheme(s); err != nil {
-		return nil, fmt.Errorf("add clusterpki kinds to scheme: %w", err)
-	}
-	return s, nil
 }

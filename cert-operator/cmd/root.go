@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
 	"github.com/clusterpki/clusterpki/cert-operator/certoperator"
 	"github.com/clusterpki/clusterpki/pkg/cli"
 	"github.com/clusterpki/clusterpki/pkg/operator"
@@ -33,14 +34,10 @@ func NewCommand() *cobra.Command {
 	return cli.NewRootCommand(certoperator.Component, "Issue and renew Certificates from Vault into Secrets", long, opts, extra,
 		func(ctx context.Context, log *logrus.Logger) error {
 			return operator.Run(ctx, log, opts, certoperator.Component, func(ctx context.Context, deps operator.Deps) (operator.Runnable, error) {
-				scheme, err := certoperator.Scheme()
-				if err != nil {
-					return nil, err
-				}
 				op, err := certoperator.New(certoperator.Config{
 					RESTConfig: deps.RESTConfig,
 					Vault:      deps.Vault,
-					Recorder:   deps.NewEventRecorder(scheme),
+					Recorder:   deps.NewEventRecorder(clusterpkischeme.Scheme),
 					Namespace:  namespace,
 					Resync:     opts.ResyncPeriod,
 					Log:        deps.Log,

@@ -80,38 +80,48 @@ type binaries struct {
 // findBinaries locates (building them if missing) etcd, kube-apiserver and
 // Vault at the versions pinned in scripts/versions.env.
 func findBinaries() (binaries, error) {
+	var b binaries
+	for name, dst := range map[string]*string{"etcd": &b.etcd, "kube-apiserver": &b.apiserver, "vault": &b.vault} {
+		path, err := Binary(name)
+		if err != nil {
+			return binaries{}, err
+		}
+		*dst = path
+	}
+	return b, nil
+}
+
+// versionKeys maps each program to its line in scripts/versions.env.
+var versionKeys = map[string]string{"etcd": "ETCD_VERSION", "kube-apiserver": "KUBE_VERSION", "vault": "VAULT_VERSION"}
+
+// Binary returns the path of etcd, kube-apiserver or vault at the version pinned in
+// scripts/versions.env, building it with scripts/build-tools.sh when it is missing.
+func Binary(name string) (string, error) {
+	key, ok := versionKeys[name]
+	if !ok {
+		return "", fmt.Errorf("testenv: unknown program %q", name)
+	}
 	root, err := RepoRoot()
 	if err != nil {
-		return binaries{}, err
+		return "", err
 	}
 	versions, err := readVersions(root)
 	if err != nil {
-		return binaries{}, fmt.Errorf("testenv: read versions: %w", err)
+		return "", fmt.Errorf("testenv: read versions: %w", err)
+	}
+	v := versions[key]
+	if v == "" {
+		return "", fmt.Errorf("testenv: %s missing from scripts/versions.env", key)
 	}
 	binDir, err := BinDir()
 	if err != nil {
-		return binaries{}, err
+		return "", err
 	}
-	var b binaries
-	for _, t := range []struct {
-		name, key string
-		dst       *string
-	}{
-		{"etcd", "ETCD_VERSION", &b.etcd},
-		{"kube-apiserver", "KUBE_VERSION", &b.apiserver},
-		{"vault", "VAULT_VERSION", &b.vault},
-	} {
-		v := versions[t.key]
-		if v == "" {
-			return binaries{}, fmt.Errorf("testenv: %s missing from scripts/versions.env", t.key)
-		}
-		path := filepath.Join(binDir, t.name+"-"+v)
-		if err := ensureBinary(root, binDir, t.name, path); err != nil {
-			return binaries{}, err
-		}
-		*t.dst = path
+	path := filepath.Join(binDir, name+"-"+v)
+	if err := ensureBinary(root, binDir, name, path); err != nil {
+		return "", err
 	}
-	return b, nil
+	return path, nil
 }
 
 // ensureBinary runs scripts/build-tools.sh NAME when path is not an

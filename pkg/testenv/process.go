@@ -36,7 +36,7 @@ func startProcess(name, logPath string, env []string, bin string, args ...string
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = env
 	cmd.SysProcAttr = sysProcAttr()
-	if err := spawn(cmd); err != nil {
+	if err := Spawn(cmd); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -98,14 +98,17 @@ func init() {
 	}()
 }
 
-func spawn(cmd *exec.Cmd) error {
+// Spawn starts cmd from one OS thread that lives as long as the program, so a child whose
+// SysProcAttr asks for Pdeathsig is killed when this process dies, not when the goroutine's
+// thread happens to exit.
+func Spawn(cmd *exec.Cmd) error {
 	req := spawnRequest{cmd: cmd, result: make(chan error, 1)}
 	spawnRequests <- req
 	return <-req.result
 }
 
-// tail returns the last n lines of the file at path.
-func tail(path string, n int) string {
+// Tail returns the last n lines of the file at path.
+func Tail(path string, n int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(cannot read %s: %v)", path, err)

@@ -167,7 +167,7 @@ func LogTails(dir string, n int) string {
 	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	var out string
 	for _, l := range logs {
-		out += fmt.Sprintf("--- %s (last %d lines)\n%s\n", l, n, tail(l, n))
+		out += fmt.Sprintf("--- %s (last %d lines)\n%s\n", l, n, Tail(l, n))
 	}
 	return out
 }
@@ -220,12 +220,12 @@ func poll(ctx context.Context, p *process, limit time.Duration, check func(conte
 			return nil
 		}
 		if done, err := p.exited(); done {
-			return fmt.Errorf("testenv: %s exited (%v) before it was ready; log %s:\n%s", p.name, err, p.logPath, tail(p.logPath, 30))
+			return fmt.Errorf("testenv: %s exited (%v) before it was ready; log %s:\n%s", p.name, err, p.logPath, Tail(p.logPath, 30))
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("testenv: %s not ready after %v: %w (last check: %v); log %s:\n%s",
-				p.name, limit, ctx.Err(), last, p.logPath, tail(p.logPath, 30))
+				p.name, limit, ctx.Err(), last, p.logPath, Tail(p.logPath, 30))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -243,7 +243,7 @@ func (e *Env) Check() error {
 			continue
 		}
 		if done, err := p.exited(); done {
-			return fmt.Errorf("testenv: %s exited (%v); log %s:\n%s", p.name, err, p.logPath, tail(p.logPath, 30))
+			return fmt.Errorf("testenv: %s exited (%v); log %s:\n%s", p.name, err, p.logPath, Tail(p.logPath, 30))
 		}
 	}
 	return nil

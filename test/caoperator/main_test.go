@@ -15,7 +15,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	clientset "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
+	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
 	"github.com/clusterpki/clusterpki/ca-operator/caoperator"
+	"github.com/clusterpki/clusterpki/pkg/kube"
 	"github.com/clusterpki/clusterpki/pkg/testenv"
 	"github.com/clusterpki/clusterpki/pkg/vault"
 )
@@ -95,19 +97,25 @@ func startOperator(t *testing.T, token string) *operator {
 		t.Fatalf("vault client: %v", err)
 	}
 	go vc.Start(ctx)
+	recorder, stopEvents := kube.NewEventRecorder(env.KubeClient, clusterpkischeme.Scheme, caoperator.Component)
 	ca, err := caoperator.New(caoperator.Config{
 		RESTConfig:      env.RESTConfig,
 		Vault:           vc,
+		Recorder:        recorder,
 		VaultPublicAddr: env.VaultAddr,
 		Resync:          3 * time.Second,
 		Log:             log,
 	})
 	if err != nil {
 		cancel()
+		stopEvents()
 		t.Fatalf("ca-operator: %v", err)
 	}
 	op := &operator{cancel: cancel, done: make(chan error, 1)}
-	go func() { op.done <- ca.Run(ctx, 4) }()
+	go func() {
+		defer stopEvents()
+		op.done <- ca.Run(ctx, 4)
+	}()
 	t.Cleanup(op.stop)
 	return op
 }

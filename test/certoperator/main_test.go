@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -139,11 +140,9 @@ func startOperator(t *testing.T, namespace string, configure ...func(*rest.Confi
 	}
 	c, err := pkgvault.New(ctx(t), pkgvault.Config{Addr: env.VaultAddr, Auth: pkgvault.AuthToken, Token: opToken}, log)
 	require.NoError(t, err)
-	scheme, err := certoperator.Scheme()
-	require.NoError(t, err)
 	kubeClient, err := kubernetes.NewForConfig(restConfig)
 	require.NoError(t, err)
-	recorder, stopEvents := kube.NewEventRecorder(kubeClient, scheme, certoperator.Component)
+	recorder, stopEvents := kube.NewEventRecorder(kubeClient, clusterpkischeme.Scheme, certoperator.Component)
 	o := &operator{registry: prometheus.NewRegistry(), vault: &vaultWriter{c: c}, done: make(chan error, 1)}
 	op, err := certoperator.New(certoperator.Config{
 		RESTConfig: restConfig,

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/clusterpki/clusterpki/pkg/testenv"
 )
 
 // TestDemo runs the demo as `make demo` does, but non-interactively (DEMO_EXIT=1), with its
@@ -47,7 +49,7 @@ func TestDemo(t *testing.T) {
 	t.Logf("demo output (%v):\n%s", time.Since(start).Round(time.Second), out.String())
 	if err != nil {
 		for _, l := range []string{"ca-operator", "cert-operator", "proof-etcd", "proof-kube-apiserver"} {
-			t.Logf("--- %s.log:\n%s", l, tail(filepath.Join(state, "logs", l+".log"), 30))
+			t.Logf("--- %s.log:\n%s", l, testenv.Tail(filepath.Join(state, "logs", l+".log"), 30))
 		}
 		t.Fatalf("demo: %v", err)
 	}

@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/clusterpki/clusterpki/pkg/testenv"
 )
 
 const (
@@ -281,7 +283,7 @@ func waitReady(ctx context.Context, op *operator, limit time.Duration) error {
 			last = resp.Status
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v (/readyz: %s); log %s:\n%s", op.name, limit, last, op.proc.logPath, tail(op.proc.logPath, 15))
+			return fmt.Errorf("%s not ready after %v (/readyz: %s); log %s:\n%s", op.name, limit, last, op.proc.logPath, testenv.Tail(op.proc.logPath, 15))
 		}
 		select {
 		case <-ctx.Done():

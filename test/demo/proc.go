@@ -9,12 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/clusterpki/clusterpki/pkg/testenv"
 )
 
 // stopTimeout is how long a program gets to exit after SIGTERM before SIGKILL.
@@ -73,7 +74,7 @@ func (g *procGroup) start(name, logPath string, env []string, bin string, args .
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := spawn(cmd); err != nil {
+	if err := testenv.Spawn(cmd); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -113,7 +114,7 @@ func (g *procGroup) check() error {
 }
 
 func exitError(p *proc) error {
-	return fmt.Errorf("%s exited (%v); log %s:\n%s", p.name, p.err, p.logPath, tail(p.logPath, 15))
+	return fmt.Errorf("%s exited (%v); log %s:\n%s", p.name, p.err, p.logPath, testenv.Tail(p.logPath, 15))
 }
 
 // stopAll stops the programs, newest first.
@@ -128,30 +129,6 @@ func (g *procGroup) stopAll() {
 	for i := len(procs) - 1; i >= 0; i-- {
 		procs[i].stop()
 	}
-}
-
-// spawnRequests feeds the one goroutine that forks children: Pdeathsig fires when the forking
-// OS thread exits, so that goroutine keeps its thread for the life of the program.
-var spawnRequests = make(chan spawnRequest)
-
-type spawnRequest struct {
-	cmd    *exec.Cmd
-	result chan error
-}
-
-func init() {
-	go func() {
-		runtime.LockOSThread() // never unlocked
-		for req := range spawnRequests {
-			req.result <- req.cmd.Start()
-		}
-	}()
-}
-
-func spawn(cmd *exec.Cmd) error {
-	req := spawnRequest{cmd: cmd, result: make(chan error, 1)}
-	spawnRequests <- req
-	return <-req.result
 }
 
 // recordChildren lists in the pid file the running children of this process not yet in it:
@@ -297,17 +274,4 @@ func terminate(pid int, timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
-}
-
-// tail returns the last n lines of the file at path.
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
 }

@@ -74,9 +74,13 @@ func (d *demo) proof(ctx context.Context) (*proofResult, error) {
 // <secret>.crt and <secret>.key per issued Secret) and runs kubectl against it.
 func (d *demo) bootFromPKI(ctx context.Context, pki string) (*proofResult, error) {
 	f := func(name string) string { return filepath.Join(pki, name) }
-	bins, err := controlPlaneBinaries(d.root)
-	if err != nil {
-		return nil, err
+	bins := map[string]string{}
+	for _, name := range []string{"etcd", "kube-apiserver"} {
+		path, err := testenv.Binary(name)
+		if err != nil {
+			return nil, err
+		}
+		bins[name] = path
 	}
 	ports := make([]int, 3)
 	for i := range ports {
@@ -189,34 +193,6 @@ $ KUBECONFIG=%s kubectl get namespaces    # as the issued admin certificate
 	fmt.Fprintf(d.out, "\n\n%s\n", SuccessMarker)
 }
 
-// controlPlaneBinaries returns the etcd and kube-apiserver that pkg/testenv runs (built by
-// scripts/build-tools.sh at the versions in scripts/versions.env; the first step built them).
-func controlPlaneBinaries(root string) (map[string]string, error) {
-	data, err := os.ReadFile(filepath.Join(root, "scripts", "versions.env"))
-	if err != nil {
-		return nil, err
-	}
-	versions := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(k, "#") {
-			versions[k] = strings.Trim(v, `"'`)
-		}
-	}
-	dir, err := testenv.BinDir()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for name, key := range map[string]string{"etcd": "ETCD_VERSION", "kube-apiserver": "KUBE_VERSION"} {
-		p := filepath.Join(dir, name+"-"+versions[key])
-		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("%s: %w (scripts/build-tools.sh %s)", name, err, name)
-		}
-		out[name] = p
-	}
-	return out, nil
-}
-
 // publicKeyPEM returns the PKIX public key of the PEM private key keyPEM.
 func publicKeyPEM(keyPEM []byte) ([]byte, error) {
 	b, _ := pem.Decode(keyPEM)
@@ -288,7 +264,7 @@ func waitHTTP(ctx context.Context, p *proc, client *http.Client, url, want strin
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v (last: %s); log %s:\n%s", p.name, proofStartLimit, last, p.logPath, tail(p.logPath, 15))
+			return fmt.Errorf("%s not ready after %v (last: %s); log %s:\n%s", p.name, proofStartLimit, last, p.logPath, testenv.Tail(p.logPath, 15))
 		}
 		select {
 		case <-ctx.Done():

@@ -118,7 +118,7 @@ func (d *demo) configureVault(ctx context.Context) (string, error) {
 	if err := writeFile(jwt, []byte(tok)); err != nil {
 		return "", err
 	}
-	vaultBin, err := vaultBinary()
+	vaultBin, err := testenv.Binary("vault")
 	if err != nil {
 		return "", err
 	}
@@ -130,21 +130,6 @@ func (d *demo) configureVault(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return "roles clusterpki-ca-operator and clusterpki-cert-operator, policies from deploy/vault/*.hcl", nil
-}
-
-// vaultBinary returns the vault CLI that scripts/build-tools.sh built.
-func vaultBinary() (string, error) {
-	dir, err := testenv.BinDir()
-	if err != nil {
-		return "", err
-	}
-	matches, _ := filepath.Glob(filepath.Join(dir, "vault-v*"))
-	for _, m := range matches {
-		if filepath.Ext(m) != ".tmp" && !strings.HasSuffix(m, ".lock") {
-			return m, nil
-		}
-	}
-	return "", fmt.Errorf("no vault binary in %s (scripts/build-tools.sh vault)", dir)
 }
 
 // kubectl runs kubectl as the local control plane's administrator, output to logs/kubectl.log.
