@@ -35,12 +35,40 @@ package tools
 
 import _ "${pkg}"
 GO
-  log "${name} ${version}: building from ${module}@${modversion} (takes minutes the first time)"
+  log "${name} ${version}: building from ${module}@${modversion}: ${TYPICAL_BUILD[${name}]:-minutes} on 2 cores, once (cached in ${CLUSTERPKI_BIN} afterwards)"
   local start=$SECONDS
-  (cd "${dir}" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
-   cd "${dir}" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags="-s -w ${ldflags}" -o "${out}.tmp" "${pkg}")
+  with_ticker "${name} ${version}" bash -c '
+    cd "$1" && { GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true; } &&
+    GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags="-s -w $2" -o "$3.tmp" "$4"' _ "${dir}" "${ldflags}" "${out}" "${pkg}"
   mv "${out}.tmp" "${out}"
-  log "${name} ${version}: built in $((SECONDS - start))s -> ${out}"
+  log "${name} ${version}: built in $(duration $((SECONDS - start))) -> ${out}"
+}
+
+# TYPICAL_BUILD is how long a cold build took on a 2-core machine, said up front so that a
+# first run does not look stuck.
+declare -A TYPICAL_BUILD=([etcd]="about 1 minute" [kube-apiserver]="about 9 minutes" [vault]="about 20 minutes" [controller-gen]="about 1 minute" [promtool]="several minutes")
+
+# duration SECONDS prints 75 as 1m15s.
+duration() {
+  local s=$1
+  if ((s >= 60)); then printf '%dm%02ds' $((s / 60)) $((s % 60)); else printf '%ds' "${s}"; fi
+}
+
+# with_ticker WHAT CMD... runs CMD, logging every ${CLUSTERPKI_PROGRESS_SECONDS:-10} seconds
+# that WHAT is still building and for how long, so a long first build never looks stuck.
+with_ticker() {
+  local what=$1 start=$SECONDS rc=0
+  shift
+  (
+    while sleep "${CLUSTERPKI_PROGRESS_SECONDS:-10}"; do
+      log "${what}: still building, $(duration $((SECONDS - start))) elapsed (once: cached afterwards)"
+    done
+  ) &
+  local ticker=$!
+  "$@" || rc=$?
+  kill "${ticker}" 2>/dev/null || true
+  wait "${ticker}" 2>/dev/null || true
+  return "${rc}"
 }
 
 # staging_replaces prints a replace line for every k8s.io staging module that

@@ -29,10 +29,14 @@ func Main(m *testing.M, setup func(*Env) error) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute) // includes a first build
-	defer cancel()
+	// A first run builds the tools here, with progress on standard error and no deadline;
+	// Start then bounds each program's start-up on its own.
+	if err := EnsureBinaries(context.Background(), os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		return 1
+	}
 	start := time.Now()
-	env, err := Start(ctx, Options{Dir: dir})
+	env, err := Start(context.Background(), Options{Dir: dir})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: start failed: %v\n%s", err, LogTails(dir, 40))
 		return 1

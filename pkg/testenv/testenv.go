@@ -7,7 +7,9 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,8 +28,12 @@ type Options struct {
 	// temporary directory, removed by Stop. A given Dir is kept, and its etcd
 	// and Vault data are reused by the next Start.
 	Dir string
-	// StartTimeout bounds each program's start-up; 0 means 2 minutes.
+	// StartTimeout bounds each program's start-up, counted from the moment that program starts
+	// (after its binary exists); 0 means 2 minutes.
 	StartTimeout time.Duration
+	// Progress receives the progress lines of a tool build (see EnsureBinaries); nil means
+	// standard error.
+	Progress io.Writer
 }
 
 // Env is a running control plane. Its fields are read-only.
@@ -67,13 +73,24 @@ type Env struct {
 // Start starts etcd, kube-apiserver and Vault, waits until all are ready and
 // Vault is initialised and unsealed. On error everything started is stopped
 // again and the logs stay in the work directory; the error carries their tails.
+//
+// A tool that is not built yet is built first (EnsureBinaries). Cancelling ctx
+// stops Start at any point, but a deadline on ctx is not applied: no deadline
+// covers a tool build, and each program's start-up is bounded by
+// Options.StartTimeout on its own.
 func Start(ctx context.Context, opts Options) (*Env, error) {
+	ctx, cancel := withoutDeadline(ctx)
+	defer cancel()
 	e := &Env{Dir: opts.Dir, startLimit: opts.StartTimeout}
 	if e.startLimit == 0 {
 		e.startLimit = 2 * time.Minute
 	}
+	progress := opts.Progress
+	if progress == nil {
+		progress = os.Stderr
+	}
 	var err error
-	if e.bins, err = findBinaries(); err != nil {
+	if e.bins, err = findBinaries(ctx, progress); err != nil {
 		return nil, err
 	}
 	if e.Dir == "" {
@@ -184,6 +201,18 @@ func (e *Env) VaultClient() (*vault.Client, error) {
 	c.ClearNamespace() // ignore a VAULT_NAMESPACE from the environment
 	c.SetToken(e.VaultRootToken)
 	return c, nil
+}
+
+// withoutDeadline returns a context that ends when ctx is cancelled, but not when ctx's
+// deadline passes.
+func withoutDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return c, func() { stop(); cancel() }
 }
 
 // freePorts returns n distinct free TCP ports on 127.0.0.1.

@@ -73,7 +73,7 @@ func main() {
 	flag.StringVar(&o.namespace, "namespace", "tenant-a", "namespace the examples are applied to")
 	flag.BoolVar(&o.exit, "exit", exitDefault, "exit 0 after the proof instead of running until Ctrl-C (also DEMO_EXIT=1)")
 	flag.BoolVar(&o.rebuild, "rebuild", false, "build the operators even if their binaries exist")
-	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "limit for everything up to and including the proof (includes a first build of the tools)")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for everything after the builds, up to and including the proof (a first build of the operators and tools has no limit)")
 	down := flag.Bool("down", false, "stop a demo left running in --dir and exit")
 	flag.Parse()
 	if o.dir, err = filepath.Abs(o.dir); err == nil {
@@ -165,8 +165,6 @@ func (d *demo) run() (err error) {
 	}()
 	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stopSignals()
-	ctx, cancel := context.WithTimeout(sigCtx, d.opts.timeout)
-	defer cancel()
 
 	if err := d.prepareDir(); err != nil {
 		return err
@@ -180,7 +178,7 @@ func (d *demo) run() (err error) {
 	}()
 	fmt.Fprintf(d.out, "clusterpki demo: state and logs in %s\n", d.opts.dir)
 
-	if err := d.setUp(ctx); err != nil {
+	if err := d.setUp(sigCtx); err != nil {
 		if sigCtx.Err() != nil {
 			return errors.New("interrupted")
 		}
@@ -194,11 +192,17 @@ func (d *demo) run() (err error) {
 	return d.wait(sigCtx)
 }
 
-// setUp runs every step up to and including the proof.
-func (d *demo) setUp(ctx context.Context) error {
-	if err := d.step("Build the operators", d.logPath("build"), func() (string, error) { return d.build(ctx) }); err != nil {
+// setUp runs every step up to and including the proof. The builds come first and have no
+// deadline (a cold build of the tools takes many minutes, once); --timeout starts after them.
+func (d *demo) setUp(sigCtx context.Context) error {
+	if err := d.step("Build the operators", d.logPath("build"), func() (string, error) { return d.build(sigCtx) }); err != nil {
 		return err
 	}
+	if err := d.buildTools(sigCtx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(sigCtx, d.opts.timeout)
+	defer cancel()
 	if err := d.step("Start etcd, kube-apiserver and Vault", d.path("cluster"), func() (string, error) { return d.startEnv(ctx) }); err != nil {
 		return err
 	}

@@ -34,21 +34,71 @@ func (d *demo) build(ctx context.Context) (string, error) {
 	if !missing {
 		return fmt.Sprintf("%s/ca-operator and %s/cert-operator exist (--rebuild to build them again)", rel, rel), nil
 	}
-	if err := d.command(ctx, "build", nil, "make", "-C", d.root, "build", "BIN="+d.opts.binDir); err != nil {
+	err := d.withProgress(func(elapsed time.Duration) string {
+		return fmt.Sprintf("building the operators with go build: %v elapsed (Go caches it; later builds take seconds)", elapsed)
+	}, func() error {
+		return d.command(ctx, "build", nil, "make", "-C", d.root, "build", "BIN="+d.opts.binDir)
+	})
+	if err != nil {
 		return "", err
 	}
 	return "built " + rel + "/ca-operator and " + rel + "/cert-operator", nil
 }
 
-// startEnv starts pkg/testenv's control plane (building etcd, kube-apiserver and Vault first if
-// they are missing) in the state directory.
-func (d *demo) startEnv(ctx context.Context) (string, error) {
-	if bin, err := testenv.BinDir(); err == nil {
-		if m, _ := filepath.Glob(filepath.Join(bin, "vault-v*")); len(m) == 0 {
-			fmt.Fprintln(d.out, "    (building etcd, kube-apiserver and Vault from source first: minutes, once)")
-		}
+// buildTools is the step that builds etcd, kube-apiserver and Vault when one is missing (a
+// first run), with a progress line at least every ten seconds; a later run skips it.
+func (d *demo) buildTools(ctx context.Context) error {
+	missing, err := testenv.MissingBinaries()
+	if err != nil {
+		return &stepError{step: "Find etcd, kube-apiserver and Vault", err: err}
 	}
-	env, err := testenv.Start(ctx, testenv.Options{Dir: d.path("cluster"), StartTimeout: 3 * time.Minute})
+	if len(missing) == 0 {
+		return nil
+	}
+	bin, _ := testenv.BinDir()
+	title := fmt.Sprintf("Build %s from source (first run only: cached in %s)", strings.Join(missing, ", "), bin)
+	return d.step(title, bin, func() (string, error) {
+		if err := testenv.EnsureBinaries(ctx, indentWriter{d.out}); err != nil {
+			return "", err
+		}
+		return "later runs skip this step", nil
+	})
+}
+
+// withProgress runs f, printing line(elapsed) every testenv.ProgressInterval until it returns.
+func (d *demo) withProgress(line func(time.Duration) string, f func() error) error {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		start := time.Now()
+		t := time.NewTicker(testenv.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(d.out, "    %s\n", line(time.Since(start).Round(time.Second)))
+			}
+		}
+	}()
+	return f()
+}
+
+// indentWriter writes each line it is given indented under the demo's current step.
+type indentWriter struct{ w io.Writer }
+
+func (w indentWriter) Write(p []byte) (int, error) {
+	s := strings.TrimRight(string(p), "\n")
+	if _, err := io.WriteString(w.w, "    "+strings.ReplaceAll(s, "\n", "\n    ")+"\n"); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// startEnv starts pkg/testenv's control plane in the state directory; the tools exist by now.
+func (d *demo) startEnv(ctx context.Context) (string, error) {
+	env, err := testenv.Start(ctx, testenv.Options{Dir: d.path("cluster"), StartTimeout: 3 * time.Minute, Progress: indentWriter{d.out}})
 	if err != nil {
 		return "", err
 	}
