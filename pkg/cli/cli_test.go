@@ -42,8 +42,16 @@ func TestBindEnv(t *testing.T) {
 			want: func(o *Options) { o.Workers = 4 },
 		},
 		"the Vault CLI's variables are fallbacks": {
-			env:  map[string]string{"VAULT_ADDR": "https://other:8200", "VAULT_TOKEN": "t", "VAULT_CACERT": "/ca.pem"},
-			want: func(o *Options) { o.Vault.Addr = "https://other:8200"; o.Vault.Token = "t"; o.Vault.CACert = "/ca.pem" },
+			env:  map[string]string{"VAULT_ADDR": "https://other:8200", "VAULT_CACERT": "/ca.pem"},
+			want: func(o *Options) { o.Vault.Addr = "https://other:8200"; o.Vault.CACert = "/ca.pem" },
+		},
+		"a token in the environment is not bound to any flag": {
+			env:  map[string]string{"VAULT_TOKEN": "t", "CLUSTERPKI_VAULT_TOKEN": "t"},
+			want: func(*Options) {},
+		},
+		"the finalizer timeout is a duration": {
+			env:  map[string]string{"CLUSTERPKI_FINALIZER_TIMEOUT": "30s"},
+			want: func(o *Options) { o.FinalizerTimeout = 30 * time.Second },
 		},
 		"our variable wins over the Vault CLI's": {
 			env:  map[string]string{"VAULT_ADDR": "https://other:8200", "CLUSTERPKI_VAULT_ADDR": "https://ours:8200"},
@@ -60,7 +68,7 @@ func TestBindEnv(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			for _, k := range []string{"VAULT_ADDR", "VAULT_TOKEN", "VAULT_CACERT"} {
+			for _, k := range []string{"VAULT_ADDR", "VAULT_TOKEN", "VAULT_CACERT", "CLUSTERPKI_VAULT_TOKEN"} {
 				t.Setenv(k, "")
 			}
 			for k, v := range tc.env {
@@ -84,6 +92,57 @@ func TestBindEnv(t *testing.T) {
 	}
 }
 
+func TestTokenFromEnv(t *testing.T) {
+	tests := map[string]struct {
+		env       map[string]string
+		wantToken string // empty: no token
+	}{
+		"our variable is read":                   {env: map[string]string{"CLUSTERPKI_VAULT_TOKEN": "ours"}, wantToken: "ours"},
+		"the Vault CLI's variable is a fallback": {env: map[string]string{"VAULT_TOKEN": "cli"}, wantToken: "cli"},
+		"our variable wins over the Vault CLI's": {env: map[string]string{"CLUSTERPKI_VAULT_TOKEN": "ours", "VAULT_TOKEN": "cli"}, wantToken: "ours"},
+		"no variable, no token":                  {env: map[string]string{}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			for _, k := range []string{"CLUSTERPKI_VAULT_TOKEN", "VAULT_TOKEN"} {
+				t.Setenv(k, "")
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			o := NewOptions()
+			o.TokenFromEnv()
+			assert.Equal(t, tc.wantToken, o.Vault.Token)
+		})
+	}
+}
+
+// TestNoTokenFlag keeps tokens off the command line, where ps and the pod spec show them.
+func TestNoTokenFlag(t *testing.T) {
+	t.Setenv("CLUSTERPKI_VAULT_ADDR", "https://vault:8200")
+	cmd := NewRootCommand("ca-operator", "short", "long", NewOptions(), nil, func(context.Context, *logrus.Logger) error { return nil })
+	assert.Nil(t, cmd.Flags().Lookup("vault-token"))
+	cmd.SetArgs([]string{"--vault-auth=token", "--vault-token=s3cret"})
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	err := cmd.Execute()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unknown flag: --vault-token")
+	assert.NotContains(t, err.Error(), "s3cret")
+}
+
+func TestRootCommandReadsTokenFromEnvironment(t *testing.T) {
+	t.Setenv("CLUSTERPKI_VAULT_ADDR", "https://vault:8200")
+	t.Setenv("VAULT_TOKEN", "")
+	t.Setenv("CLUSTERPKI_VAULT_TOKEN", "from-env")
+	opts := NewOptions()
+	cmd := NewRootCommand("ca-operator", "short", "long", opts, nil, func(context.Context, *logrus.Logger) error { return nil })
+	cmd.SetArgs([]string{"--vault-auth=token", "--log-level=error"})
+	cmd.SetErr(&bytes.Buffer{})
+	require.NoError(t, cmd.Execute())
+	assert.Equal(t, "from-env", opts.Vault.Token)
+}
+
 func TestValidate(t *testing.T) {
 	tests := map[string]struct {
 		change  func(*Options)
@@ -93,6 +152,14 @@ func TestValidate(t *testing.T) {
 		"an unknown auth method is refused": {
 			change:  func(o *Options) { o.Vault.Auth = "ldap" },
 			wantErr: `--vault-auth must be token, kubernetes or approle, not "ldap"`,
+		},
+		"a zero finalizer timeout is refused": {
+			change:  func(o *Options) { o.FinalizerTimeout = 0 },
+			wantErr: "--finalizer-timeout must be positive, got 0s",
+		},
+		"token auth without a token or token file is refused": {
+			change:  func(o *Options) { o.Vault.Auth = "token" },
+			wantErr: "--vault-auth=token needs --vault-token-file or a token in $CLUSTERPKI_VAULT_TOKEN or $VAULT_TOKEN",
 		},
 		"zero workers are refused": {
 			change:  func(o *Options) { o.Workers = 0 },

@@ -31,6 +31,7 @@ func NewRootCommand(name, short, long string, opts *Options, extraFlags func(*pf
 			if err := BindEnv(cmd, EnvPrefix); err != nil {
 				return err
 			}
+			opts.TokenFromEnv()
 			return opts.Validate()
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -12,7 +12,6 @@ import (
 // envFallbacks are the Vault CLI's own variables, read when the CLUSTERPKI_ one is unset.
 var envFallbacks = map[string]string{
 	"vault-addr":    "VAULT_ADDR",
-	"vault-token":   "VAULT_TOKEN",
 	"vault-ca-file": "VAULT_CACERT",
 }
 
@@ -35,8 +34,8 @@ func DescribeEnv(fs *pflag.FlagSet, prefix string) {
 }
 
 // BindEnv sets every flag of cmd that was not given on the command line from its environment
-// variable (prefix_FLAG_IN_UPPER_SNAKE, then VAULT_ADDR, VAULT_TOKEN or VAULT_CACERT for the
-// matching Vault flags), and reports a value that does not parse, naming the variable.
+// variable (prefix_FLAG_IN_UPPER_SNAKE, then VAULT_ADDR or VAULT_CACERT for the matching Vault
+// flags), and reports a value that does not parse, naming the variable.
 func BindEnv(cmd *cobra.Command, prefix string) error {
 	var firstErr error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/clusterpki/clusterpki/pkg/kube"
 	"github.com/clusterpki/clusterpki/pkg/logging"
 	"github.com/clusterpki/clusterpki/pkg/vault"
 )
@@ -33,7 +34,10 @@ type Options struct {
 	LogFormat               string
 	LogLevel                string
 	ResyncPeriod            time.Duration
-	Vault                   vault.Config
+	// FinalizerTimeout is how long after an object's deletion its finalizer's Vault work is
+	// retried before the object is let go with a Warning.
+	FinalizerTimeout time.Duration
+	Vault            vault.Config
 }
 
 // NewOptions returns Options with every default filled in.
@@ -52,6 +56,7 @@ func NewOptions() *Options {
 		LogFormat:               "text",
 		LogLevel:                "info",
 		ResyncPeriod:            10 * time.Minute,
+		FinalizerTimeout:        kube.DefaultFinalizerTimeout,
 		Vault: vault.Config{
 			Auth:                vault.AuthKubernetes,
 			KubernetesMountPath: vault.DefaultKubernetesMountPath,
@@ -76,6 +81,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "Log format: text or json.")
 	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "Log level: trace, debug, info, warning or error.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", o.ResyncPeriod, "How often informers resync, rechecking every object against Vault.")
+	fs.DurationVar(&o.FinalizerTimeout, "finalizer-timeout", o.FinalizerTimeout, "How long after an object's deletion its Vault clean-up (revocation, unmounting) is retried before the finalizer is released with a Warning event naming what was left undone.")
 
 	v := &o.Vault
 	fs.StringVar(&v.Addr, "vault-addr", v.Addr, "Vault address, e.g. https://vault:8200 (also $VAULT_ADDR).")
@@ -83,8 +89,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&v.TLSServerName, "vault-tls-server-name", v.TLSServerName, "Name to verify in Vault's certificate, when it differs from the address.")
 	fs.BoolVar(&v.Insecure, "vault-skip-verify", v.Insecure, "Do not verify Vault's certificate (development only).")
 	fs.StringVar(&v.Auth, "vault-auth", v.Auth, "Vault auth method: token, kubernetes or approle.")
-	fs.StringVar(&v.Token, "vault-token", v.Token, "Vault token for --vault-auth=token; prefer --vault-token-file or the environment (also $VAULT_TOKEN).")
-	fs.StringVar(&v.TokenFile, "vault-token-file", v.TokenFile, "File holding the Vault token for --vault-auth=token, read again at each login.")
+	// No flag takes the token itself: a command line shows in ps and in the pod spec.
+	fs.StringVar(&v.TokenFile, "vault-token-file", v.TokenFile, "File holding the Vault token for --vault-auth=token, read again at each login (or put the token in $"+EnvName(EnvPrefix, "vault-token")+" or $VAULT_TOKEN).")
 	fs.StringVar(&v.KubernetesRole, "vault-kubernetes-role", v.KubernetesRole, "Vault role for --vault-auth=kubernetes.")
 	fs.StringVar(&v.KubernetesMountPath, "vault-kubernetes-mount", v.KubernetesMountPath, "Mount path of Vault's Kubernetes auth method.")
 	fs.StringVar(&v.KubernetesTokenFile, "vault-kubernetes-token-file", v.KubernetesTokenFile, "ServiceAccount token presented to Vault's Kubernetes auth method.")
@@ -92,6 +98,18 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&v.AppRoleRoleID, "vault-approle-role-id", v.AppRoleRoleID, "AppRole role id for --vault-auth=approle.")
 	fs.StringVar(&v.AppRoleSecretIDFile, "vault-approle-secret-id-file", v.AppRoleSecretIDFile, "File holding the AppRole secret id, read again at each login.")
 	fs.DurationVar(&v.Timeout, "vault-timeout", v.Timeout, "Timeout of one request to Vault.")
+}
+
+// TokenFromEnv sets the Vault token from $CLUSTERPKI_VAULT_TOKEN, or else $VAULT_TOKEN, when
+// either is set: besides --vault-token-file, the environment is the only place a token is
+// read from.
+func (o *Options) TokenFromEnv() {
+	for _, name := range []string{EnvName(EnvPrefix, "vault-token"), "VAULT_TOKEN"} {
+		if v := os.Getenv(name); v != "" {
+			o.Vault.Token = v
+			return
+		}
+	}
 }
 
 // Validate reports the first option that cannot work, naming its flag.
@@ -114,6 +132,9 @@ func (o *Options) Validate() error {
 	}
 	if _, err := logging.ParseLevel(o.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level must be trace, debug, info, warning or error, not %q", o.LogLevel))
+	}
+	if o.FinalizerTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--finalizer-timeout must be positive, got %s", o.FinalizerTimeout))
 	}
 	if o.ResyncPeriod < 0 {
 		errs = append(errs, fmt.Errorf("--resync-period must not be negative, got %s", o.ResyncPeriod))

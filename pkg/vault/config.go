@@ -91,7 +91,7 @@ func (c *Config) Validate() error {
 	switch c.Auth {
 	case AuthToken:
 		if c.Token == "" && c.TokenFile == "" {
-			return errors.New("--vault-auth=token needs --vault-token or --vault-token-file")
+			return errors.New("--vault-auth=token needs --vault-token-file or a token in $CLUSTERPKI_VAULT_TOKEN or $VAULT_TOKEN")
 		}
 	case AuthKubernetes:
 		if c.KubernetesRole == "" {
