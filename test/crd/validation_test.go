@@ -242,11 +242,11 @@ func TestKubectlExplainAndPrinterColumns(t *testing.T) {
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Fatalf("kubectl is a prerequisite of this project and was not found: %v", err)
 	}
-	explain := kubectl(t, "explain", "certificates.spec")
+	explain := kubectl(t, "explain", "pkicert.spec")
 	for _, field := range []string{"caRef", "secretName", "renewBefore", "revocationPolicy", "issuance profile"} {
 		assert.Contains(t, explain, field)
 	}
-	assert.Contains(t, kubectl(t, "explain", "ca.spec.clusterID"), "cannot change")
+	assert.Contains(t, kubectl(t, "explain", "pkica.spec.clusterID"), "cannot change")
 
 	ns := namespace(t, "columns")
 	client := dynamic.NewForConfigOrDie(env.RESTConfig)
@@ -254,7 +254,7 @@ func TestKubectlExplainAndPrinterColumns(t *testing.T) {
 	require.NoError(t, err)
 	_, err = client.Resource(certGVR).Namespace(ns).Create(context.Background(), object(t, validCert), metav1.CreateOptions{})
 	require.NoError(t, err)
-	out := kubectl(t, "get", "ca,cert", "-n", ns)
+	out := kubectl(t, "get", "pkica,pkicert", "-n", ns)
 	for _, col := range []string{"READY", "CLUSTER", "EXPIRES", "CA", "SECRET", "NOT AFTER", "AGE", "c1", "cert-tls"} {
 		assert.Contains(t, out, col)
 	}

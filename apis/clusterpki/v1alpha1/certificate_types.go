@@ -23,7 +23,7 @@ const (
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:scope=Namespaced,shortName=cert,categories=clusterpki
+// +kubebuilder:resource:scope=Namespaced,shortName=pkicert;pkicerts,categories=clusterpki
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="CA",type=string,JSONPath=`.spec.caRef.name`
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.spec.secretName`
