@@ -1,16 +1,14 @@
 package ca
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/pkg/certformat"
 )
 
 // parseCertificate decodes the first PEM certificate in data.
@@ -26,24 +24,13 @@ func parseCertificate(data string) (*x509.Certificate, error) {
 	return cert, nil
 }
 
-// Fingerprint returns the lowercase hex SHA-256 of a certificate's DER encoding.
-func Fingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return hex.EncodeToString(sum[:])
-}
+// Fingerprint returns the lowercase hex SHA-256 of a certificate's DER encoding (pkg/certformat,
+// shared with the cert-operator).
+func Fingerprint(cert *x509.Certificate) string { return certformat.Fingerprint(cert) }
 
-// SerialString formats a certificate serial number as colon-separated hex, as Vault does.
-func SerialString(cert *x509.Certificate) string {
-	h := fmt.Sprintf("%x", cert.SerialNumber)
-	if len(h)%2 == 1 {
-		h = "0" + h
-	}
-	parts := make([]string, 0, len(h)/2)
-	for i := 0; i < len(h); i += 2 {
-		parts = append(parts, h[i:i+2])
-	}
-	return strings.Join(parts, ":")
-}
+// SerialString formats a certificate serial number as colon-separated hex, as Vault does
+// (pkg/certformat).
+func SerialString(cert *x509.Certificate) string { return certformat.Serial(cert.SerialNumber) }
 
 // certStatus describes a CA certificate for the status.
 func certStatus(issuerID string, cert *x509.Certificate) *v1alpha1.CACertificateStatus {

@@ -1,15 +1,14 @@
 package pki
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
-	"strings"
 	"time"
+
+	"github.com/clusterpki/clusterpki/pkg/certformat"
 )
 
 // pemTypeCertificate is the PEM block type of an X.509 certificate.
@@ -50,24 +49,12 @@ func EncodeCertificates(certs ...*x509.Certificate) []byte {
 }
 
 // Fingerprint returns the SHA-256 of cert's DER as lowercase hex, the form the
-// CertificateAuthority status publishes.
-func Fingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return hex.EncodeToString(sum[:])
-}
+// CertificateAuthority status publishes (pkg/certformat, shared with the ca-operator).
+func Fingerprint(cert *x509.Certificate) string { return certformat.Fingerprint(cert) }
 
-// FormatSerial returns serial as colon-separated lowercase hex bytes, as Vault writes it.
-func FormatSerial(serial *big.Int) string {
-	b := serial.Bytes()
-	if len(b) == 0 {
-		b = []byte{0}
-	}
-	parts := make([]string, len(b))
-	for i, x := range b {
-		parts[i] = fmt.Sprintf("%02x", x)
-	}
-	return strings.Join(parts, ":")
-}
+// FormatSerial returns serial as colon-separated lowercase hex bytes, as Vault writes it
+// (pkg/certformat).
+func FormatSerial(serial *big.Int) string { return certformat.Serial(serial) }
 
 // VerifyChain checks that leaf chains up to root through intermediates, at a time inside every
 // certificate's validity so that an expired (or not yet valid) certificate is not mistaken for a
