@@ -48,7 +48,7 @@ type Certificate struct {
 // CertificateSpec is the certificate a user asks for.
 // +kubebuilder:validation:XValidation:rule="has(self.commonName) || (has(self.altNames) && size(self.altNames) > 0) || (has(self.ipSANs) && size(self.ipSANs) > 0) || (has(self.uriSANs) && size(self.uriSANs) > 0)",message="a Certificate needs a commonName or at least one of altNames, ipSANs, uriSANs"
 // +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set renewBefore or renewBeforePercentage, not both"
-// +kubebuilder:validation:XValidation:rule="!has(self.renewBefore) || duration(self.renewBefore) < duration(self.ttl)",message="renewBefore must be shorter than ttl",fieldPath=".renewBefore"
+// +kubebuilder:validation:XValidation:rule="!has(self.renewBefore) || duration(self.renewBefore).getMilliseconds() * 10 <= duration(self.ttl).getMilliseconds() * 9",message="renewBefore must be at most 90% of ttl, so that a certificate is used for at least a tenth of its lifetime before it is renewed",fieldPath=".renewBefore"
 type CertificateSpec struct {
 	// caRef names the CertificateAuthority, in this Certificate's namespace, that signs it.
 	// +required
@@ -98,25 +98,31 @@ type CertificateSpec struct {
 	// +kubebuilder:validation:items:XValidation:rule="isURL(self)",message="must be an absolute URI"
 	URISANs []string `json:"uriSANs,omitempty"`
 
-	// ttl is the requested lifetime, as a Go duration (e.g. 720h). The role's maxTTL caps it.
+	// ttl is the requested lifetime, as a Go duration (e.g. 720h), at least 10m. The role's
+	// maxTTL caps it. The floor: Vault backdates a certificate's notBefore by 30s, so the
+	// lifetime the renewal time is computed from is ttl + 30s; at 10m the backdating is under
+	// a twentieth of it, while a ttl of seconds would be renewed about as soon as it is issued.
 	// +optional
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10m')",message="ttl must be at least 10m: Vault backdates notBefore by 30s, and a shorter certificate would be renewed almost as soon as it is issued"
 	TTL string `json:"ttl,omitempty"`
 
 	// renewBefore is how long before expiry the certificate is renewed. Defaults to a third
-	// of the lifetime. Must be shorter than ttl.
+	// of the lifetime. At most 90% of ttl, so a certificate is used for at least a tenth of
+	// its lifetime (a minute at the 10m ttl floor) before it is renewed.
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	RenewBefore string `json:"renewBefore,omitempty"`
 
 	// renewBeforePercentage renews when this percentage of the lifetime remains (instead of
-	// renewBefore).
+	// renewBefore): 1 to 90, so a certificate is used for at least a tenth of its lifetime
+	// before it is renewed.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=99
+	// +kubebuilder:validation:Maximum=90
 	RenewBeforePercentage *int32 `json:"renewBeforePercentage,omitempty"`
 
 	// privateKey describes the key the cert-operator generates; it never leaves the cluster.
@@ -124,7 +130,9 @@ type CertificateSpec struct {
 	// +kubebuilder:default={}
 	PrivateKey PrivateKeySpec `json:"privateKey,omitempty"`
 
-	// secretTemplate holds labels and annotations copied onto the Secret.
+	// secretTemplate holds labels and annotations copied onto the Secret, validated as the
+	// API server validates a Secret's own (so a bad one is refused here, not after Vault has
+	// signed). Keys under clusterpki.dev/ are refused: the cert-operator sets those itself.
 	// +optional
 	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
 
@@ -161,13 +169,39 @@ type PrivateKeySpec struct {
 
 // SecretTemplate holds metadata copied onto the Secret.
 type SecretTemplate struct {
-	// labels added to the Secret.
+	// labels added to the Secret: at most 64; keys are qualified names (an optional DNS
+	// subdomain prefix and "/", then at most 63 alphanumerics, "-", "_" or "."), values at
+	// most 63 such characters. Keys under clusterpki.dev/ and app.kubernetes.io/managed-by
+	// are refused: the cert-operator sets those itself.
 	// +optional
-	Labels map[string]string `json:"labels,omitempty"`
-	// annotations added to the Secret.
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",messageExpression="self.filter(k, format.qualifiedName().validate(k).hasValue()).map(k, 'label key \"' + k + '\" is not a qualified name: ' + format.qualifiedName().validate(k).value()[0])[0]"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.labelValue().validate(self[k]).hasValue())",messageExpression="self.filter(k, format.labelValue().validate(self[k]).hasValue()).map(k, 'the value of label \"' + k + '\" is not a label value: ' + format.labelValue().validate(self[k]).value()[0])[0]"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('clusterpki.dev/') && k != 'app.kubernetes.io/managed-by')",messageExpression="'label key \"' + self.filter(k, k.startsWith('clusterpki.dev/') || k == 'app.kubernetes.io/managed-by')[0] + '\" is set by the cert-operator and cannot be templated (keys under clusterpki.dev/ and app.kubernetes.io/managed-by)'"
+	Labels map[string]SecretLabelValue `json:"labels,omitempty"`
+
+	// annotations added to the Secret: at most 64; keys are qualified names (as for labels,
+	// upper case allowed in the prefix), and keys plus values at most 128 KiB in all, half of
+	// the API server's limit on a Secret's annotations, which also holds the cert-operator's.
+	// Keys under clusterpki.dev/ are refused: the cert-operator sets those itself.
 	// +optional
-	Annotations map[string]string `json:"annotations,omitempty"`
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k.lowerAscii()).hasValue())",messageExpression="self.filter(k, format.qualifiedName().validate(k.lowerAscii()).hasValue()).map(k, 'annotation key \"' + k + '\" is not a qualified name: ' + format.qualifiedName().validate(k.lowerAscii()).value()[0])[0]"
+	// +kubebuilder:validation:XValidation:rule="self.map(k, size(bytes(k)) + size(bytes(self[k]))).sum() <= 131072",message="annotations may hold at most 128 KiB (131072 bytes) of keys and values in all"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.lowerAscii().startsWith('clusterpki.dev/'))",messageExpression="'annotation key \"' + self.filter(k, k.lowerAscii().startsWith('clusterpki.dev/'))[0] + '\" is set by the cert-operator and cannot be templated (keys under clusterpki.dev/)'"
+	Annotations map[string]SecretAnnotationValue `json:"annotations,omitempty"`
 }
+
+// SecretLabelValue is the value of a label in a secretTemplate. An alias, so code sees a plain
+// string; the length bound lets the API server bound the cost of the CEL rules over labels.
+// +kubebuilder:validation:MaxLength=63
+type SecretLabelValue = string
+
+// SecretAnnotationValue is the value of an annotation in a secretTemplate, bounded (like all
+// of secretTemplate's annotations together) to 128 KiB. An alias, so code sees a plain string;
+// the bound lets the API server bound the cost of the CEL rules over annotations.
+// +kubebuilder:validation:MaxLength=131072
+type SecretAnnotationValue = string
 
 // CertificateStatus reports the certificate currently stored in the Secret.
 type CertificateStatus struct {

@@ -41,17 +41,24 @@ type CertificateSpecApplyConfiguration struct {
 	IPSANs []string `json:"ipSANs,omitempty"`
 	// uriSANs are URI subject alternative names, e.g. spiffe://cluster.local/ns/x/sa/y.
 	URISANs []string `json:"uriSANs,omitempty"`
-	// ttl is the requested lifetime, as a Go duration (e.g. 720h). The role's maxTTL caps it.
+	// ttl is the requested lifetime, as a Go duration (e.g. 720h), at least 10m. The role's
+	// maxTTL caps it. The floor: Vault backdates a certificate's notBefore by 30s, so the
+	// lifetime the renewal time is computed from is ttl + 30s; at 10m the backdating is under
+	// a twentieth of it, while a ttl of seconds would be renewed about as soon as it is issued.
 	TTL *string `json:"ttl,omitempty"`
 	// renewBefore is how long before expiry the certificate is renewed. Defaults to a third
-	// of the lifetime. Must be shorter than ttl.
+	// of the lifetime. At most 90% of ttl, so a certificate is used for at least a tenth of
+	// its lifetime (a minute at the 10m ttl floor) before it is renewed.
 	RenewBefore *string `json:"renewBefore,omitempty"`
 	// renewBeforePercentage renews when this percentage of the lifetime remains (instead of
-	// renewBefore).
+	// renewBefore): 1 to 90, so a certificate is used for at least a tenth of its lifetime
+	// before it is renewed.
 	RenewBeforePercentage *int32 `json:"renewBeforePercentage,omitempty"`
 	// privateKey describes the key the cert-operator generates; it never leaves the cluster.
 	PrivateKey *PrivateKeySpecApplyConfiguration `json:"privateKey,omitempty"`
-	// secretTemplate holds labels and annotations copied onto the Secret.
+	// secretTemplate holds labels and annotations copied onto the Secret, validated as the
+	// API server validates a Secret's own (so a bad one is refused here, not after Vault has
+	// signed). Keys under clusterpki.dev/ are refused: the cert-operator sets those itself.
 	SecretTemplate *SecretTemplateApplyConfiguration `json:"secretTemplate,omitempty"`
 	// revocationPolicy says when certificates are revoked in Vault: None (default), OnDelete,
 	// OnReissue or Always.

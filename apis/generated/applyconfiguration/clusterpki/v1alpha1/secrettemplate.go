@@ -23,9 +23,15 @@ package v1alpha1
 //
 // SecretTemplate holds metadata copied onto the Secret.
 type SecretTemplateApplyConfiguration struct {
-	// labels added to the Secret.
+	// labels added to the Secret: at most 64; keys are qualified names (an optional DNS
+	// subdomain prefix and "/", then at most 63 alphanumerics, "-", "_" or "."), values at
+	// most 63 such characters. Keys under clusterpki.dev/ and app.kubernetes.io/managed-by
+	// are refused: the cert-operator sets those itself.
 	Labels map[string]string `json:"labels,omitempty"`
-	// annotations added to the Secret.
+	// annotations added to the Secret: at most 64; keys are qualified names (as for labels,
+	// upper case allowed in the prefix), and keys plus values at most 128 KiB in all, half of
+	// the API server's limit on a Secret's annotations, which also holds the cert-operator's.
+	// Keys under clusterpki.dev/ are refused: the cert-operator sets those itself.
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
