@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-MODULES      := apis pkg ca-operator cert-operator test bench
+MODULES      := apis pkg ca-operator cert-operator plugin test bench
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS      := -s -w -X github.com/clusterpki/clusterpki/pkg/version.Version=$(VERSION) -X github.com/clusterpki/clusterpki/pkg/version.Commit=$(COMMIT)
@@ -19,6 +19,13 @@ build: ## Build both operators into ./bin.
 	@mkdir -p $(BIN)
 	cd ca-operator && CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ca-operator .
 	cd cert-operator && CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/cert-operator .
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin (kubectl clusterpki) into ./bin.
+	@mkdir -p $(BIN)
+	cd plugin && CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-clusterpki ./cmd/kubectl-clusterpki
+	@echo "built $(BIN)/kubectl-clusterpki; put it on PATH to run it as 'kubectl clusterpki':"
+	@echo "  export PATH=\"$(BIN):\$$PATH\"   # or: cp $(BIN)/kubectl-clusterpki /usr/local/bin/"
 
 .PHONY: tools
 tools: ## Build etcd, kube-apiserver and Vault (cached outside the clone).

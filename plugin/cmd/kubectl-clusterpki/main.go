@@ -1,0 +1,18 @@
+// Command kubectl-clusterpki is the kubectl plugin for clusterpki (`kubectl clusterpki ...`):
+// the state of CertificateAuthorities and Certificates at a glance, a decoded certificate, why
+// one is not Ready, renewals and issuing-CA rotations on request, and the published trust.
+//
+// Install it with `make plugin` (into ./bin) or `go install
+// github.com/clusterpki/clusterpki/plugin/cmd/kubectl-clusterpki@latest`, and put the folder
+// on PATH: kubectl runs any program named kubectl-<name> found there as `kubectl <name>`.
+package main
+
+import (
+	"os"
+
+	"github.com/clusterpki/clusterpki/plugin/internal/commands"
+)
+
+func main() {
+	os.Exit(commands.Execute(os.Args[1:], os.Stdout, os.Stderr))
+}
