@@ -192,16 +192,16 @@ type SecretTemplate struct {
 	Annotations map[string]SecretAnnotationValue `json:"annotations,omitempty"`
 }
 
-// SecretLabelValue is the value of a label in a secretTemplate. An alias, so code sees a plain
-// string; the length bound lets the API server bound the cost of the CEL rules over labels.
-// +kubebuilder:validation:MaxLength=63
-type SecretLabelValue = string
-
-// SecretAnnotationValue is the value of an annotation in a secretTemplate, bounded (like all
-// of secretTemplate's annotations together) to 128 KiB. An alias, so code sees a plain string;
-// the bound lets the API server bound the cost of the CEL rules over annotations.
-// +kubebuilder:validation:MaxLength=131072
-type SecretAnnotationValue = string
+// The values of secretTemplate's labels (at most 63 characters) and annotations (at most
+// 128 KiB, as all of them together): aliases, so code sees plain strings, whose maxLength lets
+// the API server bound the cost of the CEL rules over them. Declared in a group so that this
+// comment stays out of the field docs that kubectl explain shows.
+type (
+	// +kubebuilder:validation:MaxLength=63
+	SecretLabelValue = string
+	// +kubebuilder:validation:MaxLength=131072
+	SecretAnnotationValue = string
+)
 
 // CertificateStatus reports the certificate currently stored in the Secret.
 type CertificateStatus struct {
