@@ -17,6 +17,7 @@ import (
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
 
 // newCA is the i-th CertificateAuthority of ns, cluster prefix-i, with one role "server".
@@ -105,8 +106,11 @@ func baselineCAs(ctx context.Context, kube kubernetes.Interface, client versione
 }
 
 func baselineCA(ctx context.Context, kube kubernetes.Interface, client versioned.Interface, v *vaultapi.Client, vaultAddr string, ca *v1alpha1.CertificateAuthority) error {
-	id := ca.Spec.ClusterID
-	rootMount, issMount := "pki-"+id+"-root", "pki-"+id
+	mounts, err := pkipath.For(pkipath.DefaultPrefix, ca.Namespace, ca.Spec.ClusterID)
+	if err != nil {
+		return err
+	}
+	rootMount, issMount := mounts.Root, mounts.Issuing
 	owner := "clusterpki: " + ca.Namespace + "/" + ca.Name
 	for _, m := range []string{rootMount, issMount} {
 		if err := v.Sys().MountWithContext(ctx, m, &vaultapi.MountInput{Type: "pki", Description: owner,

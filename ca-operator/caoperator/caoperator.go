@@ -18,6 +18,7 @@ import (
 	clientset "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	informers "github.com/clusterpki/clusterpki/apis/generated/informers/externalversions"
 	"github.com/clusterpki/clusterpki/ca-operator/internal/ca"
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
 
 // Component names the ca-operator in events.
@@ -31,7 +32,7 @@ type Config struct {
 	Vault ca.VaultClient
 	// Recorder records events about CertificateAuthorities (required).
 	Recorder record.EventRecorder
-	// MountPrefix is prepended to cluster IDs to name mounts (default "pki-").
+	// MountPrefix is the Vault path under which the CAs' mounts live (default pkipath.DefaultPrefix).
 	MountPrefix string
 	// VaultPublicAddr is written into AIA and CRL URLs (required).
 	VaultPublicAddr string
@@ -39,6 +40,9 @@ type Config struct {
 	Namespace string
 	// Resync re-syncs every CA this often so drift in Vault is repaired (default 10 minutes).
 	Resync time.Duration
+	// FinalizerTimeout is how long after a CA's deletion the unmounting its deletionPolicy asks
+	// for is retried before the finalizer is released with a Warning (default 5 minutes).
+	FinalizerTimeout time.Duration
 	// Log is the logger (default logrus's standard logger).
 	Log logrus.FieldLogger
 }
@@ -59,7 +63,10 @@ func New(cfg Config) (*Operator, error) {
 		return nil, errors.New("caoperator: VaultPublicAddr is required")
 	}
 	if cfg.MountPrefix == "" {
-		cfg.MountPrefix = "pki-"
+		cfg.MountPrefix = pkipath.DefaultPrefix
+	}
+	if err := pkipath.ValidatePrefix(cfg.MountPrefix); err != nil {
+		return nil, fmt.Errorf("caoperator: %w", err)
 	}
 	if cfg.Resync == 0 {
 		cfg.Resync = 10 * time.Minute
@@ -83,7 +90,8 @@ func New(cfg Config) (*Operator, error) {
 		kubeinformers.WithNamespace(cfg.Namespace),
 		kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
 
-	o.ctrl, err = ca.New(ca.Config{MountPrefix: cfg.MountPrefix, VaultPublicAddr: cfg.VaultPublicAddr, ResyncPeriod: cfg.Resync},
+	o.ctrl, err = ca.New(ca.Config{MountPrefix: cfg.MountPrefix, VaultPublicAddr: cfg.VaultPublicAddr, ResyncPeriod: cfg.Resync,
+		FinalizerTimeout: cfg.FinalizerTimeout},
 		cfg.Log, kubeClient, client, cfg.Vault, cfg.Recorder, o.caInformers, o.kubeInformers)
 	if err != nil {
 		return nil, err

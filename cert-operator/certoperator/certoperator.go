@@ -43,6 +43,12 @@ type Config struct {
 	Resync time.Duration
 	// MaxBackoff caps the delay between retries of a failing issuance (default 5 minutes).
 	MaxBackoff time.Duration
+	// FinalizerTimeout is how long after a Certificate's deletion its revocation is retried
+	// before the finalizer is released with a Warning (default 5 minutes).
+	FinalizerTimeout time.Duration
+	// MountPrefix is the Vault path under which every CA's mounts live (default
+	// pkipath.DefaultPrefix); it must match the prefix the ca-operator uses.
+	MountPrefix string
 	// Registry receives the metrics (default pkg/metrics.Registry).
 	Registry prometheus.Registerer
 	// Log is the logger (default logrus's standard logger).
@@ -80,14 +86,16 @@ func New(cfg Config) (*Operator, error) {
 	}
 	informers := certificate.NewInformers(kubeClient, client, cfg.Namespace, cfg.Resync)
 	ctrl, err := certificate.NewController(certificate.Config{
-		KubeClient: kubeClient,
-		Client:     client,
-		Vault:      cfg.Vault,
-		Informers:  informers,
-		Recorder:   cfg.Recorder,
-		Metrics:    metrics,
-		Log:        cfg.Log,
-		MaxBackoff: cfg.MaxBackoff,
+		KubeClient:       kubeClient,
+		Client:           client,
+		Vault:            cfg.Vault,
+		Informers:        informers,
+		Recorder:         cfg.Recorder,
+		Metrics:          metrics,
+		Log:              cfg.Log,
+		MaxBackoff:       cfg.MaxBackoff,
+		FinalizerTimeout: cfg.FinalizerTimeout,
+		MountPrefix:      cfg.MountPrefix,
 	})
 	if err != nil {
 		return nil, err

@@ -19,7 +19,9 @@ const long = `cert-operator issues, for every Certificate, a key pair made local
 CertificateAuthority's issuing CA in Vault (the key never leaves the cluster), stores it in a
 kubernetes.io/tls Secret, renews it before it expires, re-issues it when the spec, the Secret
 or the CA's root changes, and revokes it as spec.revocationPolicy asks. Its Vault policy may
-only sign and revoke (deploy/vault/cert-operator.hcl).
+only sign and revoke on issuing mounts below --mount-prefix (deploy/vault/cert-operator.hcl):
+change both together, and use the ca-operator's prefix. It computes every Vault path from the
+Certificate's namespace, the CA's clusterID and the prefix, never from an object's status.
 
 Every flag can also be set by an environment variable CLUSTERPKI_<FLAG> (upper case, dashes
 as underscores), e.g. CLUSTERPKI_VAULT_ADDR.`
@@ -35,12 +37,14 @@ func NewCommand() *cobra.Command {
 		func(ctx context.Context, log *logrus.Logger) error {
 			return operator.Run(ctx, log, opts, certoperator.Component, func(ctx context.Context, deps operator.Deps) (operator.Runnable, error) {
 				op, err := certoperator.New(certoperator.Config{
-					RESTConfig: deps.RESTConfig,
-					Vault:      deps.Vault,
-					Recorder:   deps.NewEventRecorder(clusterpkischeme.Scheme),
-					Namespace:  namespace,
-					Resync:     opts.ResyncPeriod,
-					Log:        deps.Log,
+					RESTConfig:       deps.RESTConfig,
+					Vault:            deps.Vault,
+					Recorder:         deps.NewEventRecorder(clusterpkischeme.Scheme),
+					Namespace:        namespace,
+					MountPrefix:      opts.MountPrefix,
+					Resync:           opts.ResyncPeriod,
+					FinalizerTimeout: opts.FinalizerTimeout,
+					Log:              deps.Log,
 				})
 				if err != nil {
 					return nil, fmt.Errorf("cert-operator: %w", err)

@@ -1,18 +1,19 @@
-# Vault policy of the cert-operator: sign CSRs with a role, and revoke certificates. Nothing
-# else: it cannot mount, tune or configure anything, generate, import or read a CA, or touch a
-# role. Its token's own lookup and renewal come from Vault's default policy.
+# Vault policy of the cert-operator: sign CSRs with a role, and revoke certificates, on the
+# issuing mounts clusterpki makes, and nothing else. It cannot mount, tune or configure
+# anything, generate, import or read a CA, touch a role, use a root mount, or call sys/.
+# Its token's own lookup and renewal come from Vault's default policy.
 #
-# The PKI mounts are pki-<clusterID> (issuing, holds the roles) and pki-<clusterID>-root (root,
-# no roles). Vault's policy globs cannot say "pki-<anything>": "*" is only a trailing prefix
-# glob, and "+" stands for a whole path segment. So the mount segment is "+": <mount>/sign/<role>
-# and <mount>/revoke of any mount. On a root mount these grant nothing (it has no roles; its
-# sign-intermediate and sign-self-issued endpoints are other paths and stay denied). Do not mount
-# other engines with sign/ or revoke endpoints (e.g. SSH) in the same Vault namespace as this policy.
+# Layout (pkg/pkipath): <prefix>/<namespace>/<clusterID>/root and .../issuing, prefix
+# "clusterpki" (the operators' --mount-prefix). "+" stands for exactly one path segment, so
+# these paths match only the issuing mount of some CA below the prefix. Change the prefix here
+# and in both operators' --mount-prefix together.
 
-path "+/sign/+" {
+# Sign a CSR with a role of an issuing mount (the role decides names, usages and lifetime).
+path "clusterpki/+/+/issuing/sign/+" {
   capabilities = ["update"]
 }
 
-path "+/revoke" {
+# Revoke a certificate of an issuing mount, by presenting it or by serial.
+path "clusterpki/+/+/issuing/revoke" {
   capabilities = ["update"]
 }

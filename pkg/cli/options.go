@@ -12,6 +12,7 @@ import (
 
 	"github.com/clusterpki/clusterpki/pkg/kube"
 	"github.com/clusterpki/clusterpki/pkg/logging"
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
 	"github.com/clusterpki/clusterpki/pkg/vault"
 )
 
@@ -37,7 +38,9 @@ type Options struct {
 	// FinalizerTimeout is how long after an object's deletion its finalizer's Vault work is
 	// retried before the object is let go with a Warning.
 	FinalizerTimeout time.Duration
-	Vault            vault.Config
+	// MountPrefix is the Vault path under which every CA's mounts live (pkg/pkipath).
+	MountPrefix string
+	Vault       vault.Config
 }
 
 // NewOptions returns Options with every default filled in.
@@ -56,6 +59,7 @@ func NewOptions() *Options {
 		LogFormat:               "text",
 		LogLevel:                "info",
 		ResyncPeriod:            10 * time.Minute,
+		MountPrefix:             pkipath.DefaultPrefix,
 		FinalizerTimeout:        kube.DefaultFinalizerTimeout,
 		Vault: vault.Config{
 			Auth:                vault.AuthKubernetes,
@@ -81,6 +85,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "Log format: text or json.")
 	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "Log level: trace, debug, info, warning or error.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", o.ResyncPeriod, "How often informers resync, rechecking every object against Vault.")
+	fs.StringVar(&o.MountPrefix, "mount-prefix", o.MountPrefix, "Vault path under which every CA's mounts live: <prefix>/<namespace>/<clusterID>/root and .../issuing. "+
+		"The shipped Vault policies (deploy/vault/*.hcl) name this prefix: change both together.")
 	fs.DurationVar(&o.FinalizerTimeout, "finalizer-timeout", o.FinalizerTimeout, "How long after an object's deletion its Vault clean-up (revocation, unmounting) is retried before the finalizer is released with a Warning event naming what was left undone.")
 
 	v := &o.Vault
@@ -138,6 +144,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ResyncPeriod < 0 {
 		errs = append(errs, fmt.Errorf("--resync-period must not be negative, got %s", o.ResyncPeriod))
+	}
+	if err := pkipath.ValidatePrefix(o.MountPrefix); err != nil {
+		errs = append(errs, fmt.Errorf("--mount-prefix: %w", err))
 	}
 	if err := o.Vault.Validate(); err != nil {
 		errs = append(errs, err)

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,6 +313,42 @@ func TestConfigValidate(t *testing.T) {
 				return
 			}
 			assert.EqualError(t, err, tc.wantErr)
+		})
+	}
+}
+
+func TestDescribeHidesAddressesAndTokens(t *testing.T) {
+	refused := &url.Error{Op: "Put", URL: "https://vault.example.com:8200/v1/clusterpki/a/b/root/root/generate/internal",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+	denied := &vaultapi.ResponseError{HTTPMethod: "PUT", URL: "https://10.0.0.7:8200/v1/pki-corp/sign/web",
+		StatusCode: 403, Errors: []string{"1 error occurred:\n\t* permission denied\n\n"}}
+	tests := map[string]struct {
+		err  error
+		want string
+	}{
+		"a Vault refusal keeps our context and Vault's words": {
+			err:  fmt.Errorf("enable mount clusterpki/a/b/root: %w", denied),
+			want: "enable mount clusterpki/a/b/root: Vault answered 403: 1 error occurred:\n\t* permission denied",
+		},
+		"a refused connection names neither URL nor address": {
+			err:  fmt.Errorf("generate root in clusterpki/a/b/root: %w", refused),
+			want: "generate root in clusterpki/a/b/root: cannot reach Vault: connection refused",
+		},
+		"a stray address in our own text is hidden": {
+			err:  errors.New("giving up on 127.0.0.1:8200 and https://vault:8200/v1/x"),
+			want: "giving up on <vault> and <vault>",
+		},
+		"timestamps and serials are left alone": {
+			err:  errors.New("expires at 2026-11-28T04:52:46Z, serial 3a:5f:12"),
+			want: "expires at 2026-11-28T04:52:46Z, serial 3a:5f:12",
+		},
+		"nil is empty": {err: nil, want: ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := Describe(tc.err)
+			assert.Equal(t, tc.want, got)
+			assert.NotContains(t, got, "8200")
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -107,4 +108,42 @@ func looksLikeBadToken(err error) bool {
 		}
 	}
 	return false
+}
+
+// addressPattern matches what a transport error may still say about where Vault is: a URL,
+// or a host:port.
+var addressPattern = regexp.MustCompile(`(?i)\b(https?|unix|tcp)://[^\s"']+|\[[0-9a-f:]+\]:\d{1,5}\b|\b(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+):\d{1,5}\b`)
+
+// Describe returns err's whole message, with the context our code wrapped around it, fit for a
+// condition or an event: every Vault answer inside is replaced by ErrorMessage's plain words,
+// and transport errors say what failed without Vault's URL, address or any token.
+func Describe(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	if re, ok := responseError(err); ok {
+		msg = strings.Replace(msg, re.Error(), ErrorMessage(re), 1)
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		msg = strings.Replace(msg, urlErr.Error(), "cannot reach Vault: "+transportCause(urlErr.Err), 1)
+	}
+	return addressPattern.ReplaceAllString(msg, "<vault>")
+}
+
+// transportCause names why a connection to Vault failed, without its address.
+func transportCause(err error) string {
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.As(err, &opErr) && opErr.Timeout():
+		return "timeout"
+	case errors.As(err, &opErr) && opErr.Err != nil:
+		return opErr.Op + ": " + opErr.Err.Error()
+	}
+	return err.Error()
 }

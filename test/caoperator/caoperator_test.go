@@ -29,47 +29,49 @@ func TestProvisioningMatchesSpec(t *testing.T) {
 	}))
 	ca := waitReady(t, ns, "prov", metav1.ConditionTrue, "Provisioned")
 
-	// Mounts, owned by this object.
+	// Mounts below the prefix and the object's namespace, owned by this very object.
 	m := mounts(t)
-	assert.Equal(t, "clusterpki:certificateauthority="+ns+"/prov", m["pki-prov-root"])
-	assert.Equal(t, "clusterpki:certificateauthority="+ns+"/prov", m["pki-prov"])
-	assert.Equal(t, "pki-prov-root", ca.Status.RootMount)
-	assert.Equal(t, "pki-prov", ca.Status.IssuingMount)
+	assert.Equal(t, "clusterpki/"+ns+"/prov/root", rootOf(ns, "prov"))
+	owner := "clusterpki:certificateauthority=" + ns + "/prov uid=" + string(ca.UID)
+	assert.Equal(t, owner, m[rootOf(ns, "prov")])
+	assert.Equal(t, owner, m[issuingOf(ns, "prov")])
+	assert.Equal(t, rootOf(ns, "prov"), ca.Status.RootMount)
+	assert.Equal(t, issuingOf(ns, "prov"), ca.Status.IssuingMount)
 
 	// The root in Vault is what status says, with the spec's name.
-	root := parsePEM(t, vaultRead(t, "pki-prov-root/issuer/default/json")["certificate"].(string))[0]
+	root := parsePEM(t, vaultRead(t, rootOf(ns, "prov")+"/issuer/default/json")["certificate"].(string))[0]
 	sum := sha256.Sum256(root.Raw)
 	assert.Equal(t, hex.EncodeToString(sum[:]), ca.Status.Root.FingerprintSHA256)
 	assert.Equal(t, "prov root", root.Subject.CommonName)
 	assert.InDelta(t, 87600, root.NotAfter.Sub(root.NotBefore).Hours(), 1)
 
 	// The issuing CA is signed by the root, lives shorter, and is the default issuer.
-	issuing := parsePEM(t, vaultRead(t, "pki-prov/issuer/default/json")["certificate"].(string))[0]
+	issuing := parsePEM(t, vaultRead(t, issuingOf(ns, "prov")+"/issuer/default/json")["certificate"].(string))[0]
 	require.NoError(t, issuing.CheckSignatureFrom(root))
 	assert.True(t, issuing.IsCA)
 	assert.Equal(t, "prov root Issuing CA", issuing.Subject.CommonName)
 	assert.InDelta(t, 8760, issuing.NotAfter.Sub(issuing.NotBefore).Hours(), 1)
-	assert.Equal(t, ca.Status.Issuing.IssuerID, vaultRead(t, "pki-prov/config/issuers")["default"])
+	assert.Equal(t, ca.Status.Issuing.IssuerID, vaultRead(t, issuingOf(ns, "prov")+"/config/issuers")["default"])
 
 	// Roles as the spec says, on the issuing mount only.
-	role := vaultRead(t, "pki-prov/roles/admin")
+	role := vaultRead(t, issuingOf(ns, "prov")+"/roles/admin")
 	assert.Equal(t, []any{"system:masters"}, role["organization"])
 	assert.Equal(t, false, role["no_store"])
 	assert.Equal(t, false, role["server_flag"])
 	assert.Equal(t, "default", role["issuer_ref"])
 	assert.Equal(t, json.Number("86400"), role["max_ttl"])
-	assert.Nil(t, vaultRead(t, "pki-prov-root/roles/admin"), "roles never sit on the root")
+	assert.Nil(t, vaultRead(t, rootOf(ns, "prov")+"/roles/admin"), "roles never sit on the root")
 	require.Len(t, ca.Status.Roles, 2)
-	assert.Equal(t, v1alpha1.ProvisionedRole{Name: "admin", SignPath: "pki-prov/sign/admin", RevokePath: "pki-prov/revoke", StoresCertificates: true}, ca.Status.Roles[0])
+	assert.Equal(t, v1alpha1.ProvisionedRole{Name: "admin", SignPath: issuingOf(ns, "prov") + "/sign/admin", RevokePath: issuingOf(ns, "prov") + "/revoke", StoresCertificates: true}, ca.Status.Roles[0])
 
 	// URLs, CRL and auto-tidy configured.
-	urls := vaultRead(t, "pki-prov/config/urls")
-	assert.Equal(t, []any{env.VaultAddr + "/v1/pki-prov/ca"}, urls["issuing_certificates"])
-	assert.Equal(t, true, vaultRead(t, "pki-prov-root/config/crl")["auto_rebuild"])
-	assert.Equal(t, true, vaultRead(t, "pki-prov/config/auto-tidy")["enabled"])
+	urls := vaultRead(t, issuingOf(ns, "prov")+"/config/urls")
+	assert.Equal(t, []any{env.VaultAddr + "/v1/" + issuingOf(ns, "prov") + "/ca"}, urls["issuing_certificates"])
+	assert.Equal(t, true, vaultRead(t, rootOf(ns, "prov")+"/config/crl")["auto_rebuild"])
+	assert.Equal(t, true, vaultRead(t, issuingOf(ns, "prov")+"/config/auto-tidy")["enabled"])
 
 	// A leaf verifies against the published root through the issuing CA.
-	leaf, chain := signLeaf(t, "pki-prov/sign/server", "a.example.com")
+	leaf, chain := signLeaf(t, issuingOf(ns, "prov")+"/sign/server", "a.example.com")
 	verifyWithRoot(t, ns, ca, leaf, chain)
 	cm, err := env.KubeClient.CoreV1().ConfigMaps(ns).Get(context.Background(), "prov-ca", metav1.GetOptions{})
 	require.NoError(t, err)
@@ -82,7 +84,7 @@ func TestIssuingCARotationKeepsTrust(t *testing.T) {
 	ns := namespace(t)
 	create(t, newCA(ns, "rot", "rot"))
 	before := waitReady(t, ns, "rot", metav1.ConditionTrue, "Provisioned")
-	oldLeaf, oldChain := signLeaf(t, "pki-rot/sign/server", "old.example.com")
+	oldLeaf, oldChain := signLeaf(t, issuingOf(ns, "rot")+"/sign/server", "old.example.com")
 
 	update(t, ns, "rot", func(ca *v1alpha1.CertificateAuthority) {
 		ca.Annotations = map[string]string{v1alpha1.AnnotationRotateIssuer: time.Now().Format(time.RFC3339Nano)}
@@ -95,7 +97,7 @@ func TestIssuingCARotationKeepsTrust(t *testing.T) {
 	hasEvent(t, ns, "rot", "Normal IssuerRotated")
 	assert.Equal(t, before.Status.Root.FingerprintSHA256, after.Status.Root.FingerprintSHA256, "the root never changes")
 
-	newLeaf, newChain := signLeaf(t, "pki-rot/sign/server", "new.example.com")
+	newLeaf, newChain := signLeaf(t, issuingOf(ns, "rot")+"/sign/server", "new.example.com")
 	verifyWithRoot(t, ns, after, oldLeaf, oldChain)
 	verifyWithRoot(t, ns, after, newLeaf, newChain)
 	assert.NotEqual(t, oldLeaf.AuthorityKeyId, newLeaf.AuthorityKeyId, "the new leaf is signed by the new issuing CA")
@@ -112,7 +114,7 @@ func TestRoleUpdateAndRemoval(t *testing.T) {
 		ca.Spec.Roles = append(ca.Spec.Roles, v1alpha1.RoleSpec{Name: "extra", AllowAnyName: true})
 	}))
 	waitReady(t, ns, "roles", metav1.ConditionTrue, "Provisioned")
-	require.NotNil(t, vaultRead(t, "pki-roles/roles/extra"))
+	require.NotNil(t, vaultRead(t, issuingOf(ns, "roles")+"/roles/extra"))
 
 	update(t, ns, "roles", func(ca *v1alpha1.CertificateAuthority) {
 		ca.Spec.Roles = ca.Spec.Roles[:1]
@@ -120,42 +122,109 @@ func TestRoleUpdateAndRemoval(t *testing.T) {
 		ca.Spec.Roles[0].AllowedDomains = []string{"example.org"}
 	})
 	ca := waitReady(t, ns, "roles", metav1.ConditionTrue, "Provisioned")
-	require.True(t, assertEventually(30*time.Second, func() bool { return vaultRead(t, "pki-roles/roles/extra") == nil }), "removed role still in Vault")
-	role := vaultRead(t, "pki-roles/roles/server")
+	require.True(t, assertEventually(30*time.Second, func() bool { return vaultRead(t, issuingOf(ns, "roles")+"/roles/extra") == nil }), "removed role still in Vault")
+	role := vaultRead(t, issuingOf(ns, "roles")+"/roles/server")
 	assert.Equal(t, json.Number("7200"), role["max_ttl"])
 	assert.Equal(t, []any{"example.org"}, role["allowed_domains"])
 	assert.Len(t, ca.Status.Roles, 1)
 	hasEvent(t, ns, "roles", "Normal RoleDeleted")
 }
 
-func TestMountConflictBetweenNamespaces(t *testing.T) {
+func TestSameClusterIDInTwoNamespaces(t *testing.T) {
 	startOperator(t, opToken)
 	nsA, nsB := namespace(t), namespace(t)
 	create(t, newCA(nsA, "first", "shared"))
-	waitReady(t, nsA, "first", metav1.ConditionTrue, "Provisioned")
-	fingerprint := get(t, nsA, "first").Status.Root.FingerprintSHA256
+	create(t, newCA(nsB, "second", "shared", func(ca *v1alpha1.CertificateAuthority) { ca.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete }))
+	first := waitReady(t, nsA, "first", metav1.ConditionTrue, "Provisioned")
+	second := waitReady(t, nsB, "second", metav1.ConditionTrue, "Provisioned")
+	assert.NotEqual(t, first.Status.Root.FingerprintSHA256, second.Status.Root.FingerprintSHA256, "each namespace has its own root")
+	assert.NotEqual(t, first.Status.RootMount, second.Status.RootMount)
+	leaf, chain := signLeaf(t, issuingOf(nsA, "shared")+"/sign/server", "a.example.com")
 
-	create(t, newCA(nsB, "second", "shared"))
-	second := waitReady(t, nsB, "second", metav1.ConditionFalse, "MountConflict")
-	assert.Contains(t, conditionMessage(second), nsA+"/first")
-	assert.Nil(t, second.Status.Root, "never handed someone else's CA")
-	hasEvent(t, nsB, "second", "Warning MountConflict")
-	// The first CA is untouched.
-	assert.Equal(t, fingerprint, waitReady(t, nsA, "first", metav1.ConditionTrue, "Provisioned").Status.Root.FingerprintSHA256)
+	// Deleting one (Delete) leaves the other's mounts, role and certificates intact.
+	require.NoError(t, client.ClusterpkiV1alpha1().CertificateAuthorities(nsB).Delete(context.Background(), "second", metav1.DeleteOptions{}))
+	gone(t, nsB, "second")
+	m := mounts(t)
+	assert.NotContains(t, m, rootOf(nsB, "shared"))
+	assert.NotContains(t, m, issuingOf(nsB, "shared"))
+	assert.Contains(t, m, rootOf(nsA, "shared"))
+	assert.Contains(t, m, issuingOf(nsA, "shared"))
+	after := waitReady(t, nsA, "first", metav1.ConditionTrue, "Provisioned")
+	assert.Equal(t, first.Status.Root.FingerprintSHA256, after.Status.Root.FingerprintSHA256)
+	verifyWithRoot(t, nsA, after, leaf, chain)
+	newLeaf, newChain := signLeaf(t, issuingOf(nsA, "shared")+"/sign/server", "b.example.com")
+	verifyWithRoot(t, nsA, after, newLeaf, newChain)
 }
 
-func TestForeignMountIsNotAdoptedUnlessAsked(t *testing.T) {
+func TestTwoCAsOfOneNamespaceCannotShareAClusterID(t *testing.T) {
 	startOperator(t, opToken)
-	require.NoError(t, rootVault.Sys().Mount("pki-handmade", &vaultapi.MountInput{Type: "pki", Description: "made by hand"}))
 	ns := namespace(t)
-	create(t, newCA(ns, "hand", "handmade"))
-	ca := waitReady(t, ns, "hand", metav1.ConditionFalse, "MountConflict")
-	assert.Contains(t, conditionMessage(ca), "adoptExistingMounts")
-	assert.Equal(t, "made by hand", mounts(t)["pki-handmade"], "a refused mount is left alone")
+	create(t, newCA(ns, "first", "same"))
+	first := waitReady(t, ns, "first", metav1.ConditionTrue, "Provisioned")
+	create(t, newCA(ns, "second", "same"))
+	second := waitReady(t, ns, "second", metav1.ConditionFalse, "MountConflict")
+	assert.Contains(t, conditionMessage(second), ns+"/first")
+	assert.Nil(t, second.Status.Root, "never handed another object's CA")
+	hasEvent(t, ns, "second", "Warning MountConflict")
+	assert.Equal(t, first.Status.Root.FingerprintSHA256, waitReady(t, ns, "first", metav1.ConditionTrue, "Provisioned").Status.Root.FingerprintSHA256)
+}
 
-	update(t, ns, "hand", func(ca *v1alpha1.CertificateAuthority) { ca.Spec.AdoptExistingMounts = true })
-	waitReady(t, ns, "hand", metav1.ConditionTrue, "Provisioned")
-	assert.Equal(t, "clusterpki:certificateauthority="+ns+"/hand", mounts(t)["pki-handmade"])
+func TestUnmarkedMountIsNeverTakenOver(t *testing.T) {
+	startOperator(t, opToken)
+	ns := namespace(t)
+	require.NoError(t, rootVault.Sys().Mount(issuingOf(ns, "handmade"), &vaultapi.MountInput{Type: "pki", Description: "made by hand"}))
+	_, err := rootVault.Logical().Write(issuingOf(ns, "handmade")+"/roles/web", map[string]any{"allow_any_name": true})
+	require.NoError(t, err)
+	create(t, newCA(ns, "hand", "handmade", func(ca *v1alpha1.CertificateAuthority) { ca.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete }))
+	ca := waitReady(t, ns, "hand", metav1.ConditionFalse, "MountConflict")
+	assert.Contains(t, conditionMessage(ca), "not marked for clusterpki")
+	assert.Contains(t, conditionMessage(ca), "deploy/vault/README.md")
+	assert.NotContains(t, conditionMessage(ca), env.VaultAddr, "no Vault address in status")
+	time.Sleep(4 * time.Second) // a resync or two
+	assert.Equal(t, "made by hand", mounts(t)[issuingOf(ns, "handmade")], "a refused mount is left alone")
+	assert.NotNil(t, vaultRead(t, issuingOf(ns, "handmade")+"/roles/web"), "its roles are left alone")
+
+	// Deleting the object (Delete) does not unmount what it never owned.
+	require.NoError(t, client.ClusterpkiV1alpha1().CertificateAuthorities(ns).Delete(context.Background(), "hand", metav1.DeleteOptions{}))
+	gone(t, ns, "hand")
+	assert.Equal(t, "made by hand", mounts(t)[issuingOf(ns, "handmade")])
+}
+
+func TestRetainedMountsReattach(t *testing.T) {
+	startOperator(t, opToken)
+	ns := namespace(t)
+	create(t, newCA(ns, "again", "again"))
+	before := waitReady(t, ns, "again", metav1.ConditionTrue, "Provisioned")
+	require.NoError(t, client.ClusterpkiV1alpha1().CertificateAuthorities(ns).Delete(context.Background(), "again", metav1.DeleteOptions{}))
+	gone(t, ns, "again")
+
+	create(t, newCA(ns, "again", "again"))
+	after := waitReady(t, ns, "again", metav1.ConditionTrue, "Provisioned")
+	assert.NotEqual(t, before.UID, after.UID)
+	assert.Equal(t, before.Status.Root.FingerprintSHA256, after.Status.Root.FingerprintSHA256, "same root")
+	hasEvent(t, ns, "again", "Normal MountReattached")
+	assert.Equal(t, "clusterpki:certificateauthority="+ns+"/again uid="+string(after.UID), mounts(t)[rootOf(ns, "again")],
+		"the mount now records the new object")
+}
+
+func TestRootAtAnOldPathIsNeverReplaced(t *testing.T) {
+	ns := namespace(t)
+	// A CA provisioned before mounts moved under the prefix: its status names the old mount.
+	create(t, newCA(ns, "legacy", "legacy"))
+	obj := get(t, ns, "legacy")
+	obj.Status = v1alpha1.CertificateAuthorityStatus{
+		RootMount: "pki-legacy-root", IssuingMount: "pki-legacy",
+		Root: &v1alpha1.CACertificateStatus{SerialNumber: "01", FingerprintSHA256: "ab12", NotBefore: metav1.Now(), NotAfter: metav1.Now()},
+	}
+	_, err := client.ClusterpkiV1alpha1().CertificateAuthorities(ns).UpdateStatus(context.Background(), obj, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	startOperator(t, opToken)
+	ca := waitReady(t, ns, "legacy", metav1.ConditionFalse, "MigrationRequired")
+	assert.Contains(t, conditionMessage(ca), "pki-legacy-root")
+	assert.Contains(t, conditionMessage(ca), "deploy/vault/README.md")
+	hasEvent(t, ns, "legacy", "Warning MigrationRequired")
+	assert.NotContains(t, mounts(t), rootOf(ns, "legacy"), "no new root is made")
 }
 
 func TestOutOfBandDeletionIsRepaired(t *testing.T) {
@@ -165,11 +234,11 @@ func TestOutOfBandDeletionIsRepaired(t *testing.T) {
 	before := waitReady(t, ns, "drift", metav1.ConditionTrue, "Provisioned")
 
 	// A role and the whole issuing mount deleted behind our back come back on a resync.
-	_, err := rootVault.Logical().Delete("pki-drift/roles/server")
+	_, err := rootVault.Logical().Delete(issuingOf(ns, "drift") + "/roles/server")
 	require.NoError(t, err)
-	require.NoError(t, rootVault.Sys().Unmount("pki-drift"))
+	require.NoError(t, rootVault.Sys().Unmount(issuingOf(ns, "drift")))
 	require.True(t, assertEventually(60*time.Second, func() bool {
-		return vaultRead(t, "pki-drift/roles/server") != nil
+		return vaultRead(t, issuingOf(ns, "drift")+"/roles/server") != nil
 	}), "role not recreated")
 	after := waitReady(t, ns, "drift", metav1.ConditionTrue, "Provisioned")
 	require.True(t, assertEventually(30*time.Second, func() bool {
@@ -179,14 +248,14 @@ func TestOutOfBandDeletionIsRepaired(t *testing.T) {
 	assert.Equal(t, before.Status.Root.FingerprintSHA256, after.Status.Root.FingerprintSHA256)
 
 	// The root mount deleted: a new root, a Warning, and a new fingerprint in status and ConfigMap.
-	require.NoError(t, rootVault.Sys().Unmount("pki-drift-root"))
+	require.NoError(t, rootVault.Sys().Unmount(rootOf(ns, "drift")))
 	require.True(t, assertEventually(60*time.Second, func() bool {
 		after = get(t, ns, "drift")
 		return after.Status.Root != nil && after.Status.Root.FingerprintSHA256 != before.Status.Root.FingerprintSHA256
 	}), "root not recreated")
 	hasEvent(t, ns, "drift", "Warning RootReplaced")
 	after = waitReady(t, ns, "drift", metav1.ConditionTrue, "Provisioned")
-	leaf, chain := signLeaf(t, "pki-drift/sign/server", "x.example.com")
+	leaf, chain := signLeaf(t, issuingOf(ns, "drift")+"/sign/server", "x.example.com")
 	require.True(t, assertEventually(30*time.Second, func() bool {
 		cm, err := env.KubeClient.CoreV1().ConfigMaps(ns).Get(context.Background(), "drift-ca", metav1.GetOptions{})
 		return err == nil && len(parsePEM(t, cm.Data["ca.crt"])) == 1 &&
@@ -215,10 +284,10 @@ func TestDeletionPolicies(t *testing.T) {
 		gone(t, ns, name)
 	}
 	m := mounts(t)
-	assert.Contains(t, m, "pki-keep-root", "Retain keeps the CA")
-	assert.Contains(t, m, "pki-keep")
-	assert.NotContains(t, m, "pki-drop-root", "Delete unmounts the CA")
-	assert.NotContains(t, m, "pki-drop")
+	assert.Contains(t, m, rootOf(ns, "keep"), "Retain keeps the CA")
+	assert.Contains(t, m, issuingOf(ns, "keep"))
+	assert.NotContains(t, m, rootOf(ns, "drop"), "Delete unmounts the CA")
+	assert.NotContains(t, m, issuingOf(ns, "drop"))
 }
 
 func TestRestartMidwayMakesNoDuplicateRoot(t *testing.T) {
@@ -227,13 +296,13 @@ func TestRestartMidwayMakesNoDuplicateRoot(t *testing.T) {
 	create(t, newCA(ns, "restart", "restart"))
 	// Stop as soon as the root exists, before the rest is done.
 	require.True(t, assertEventually(60*time.Second, func() bool {
-		s, err := rootVault.Logical().List("pki-restart-root/issuers")
+		s, err := rootVault.Logical().List(rootOf(ns, "restart") + "/issuers")
 		return err == nil && s != nil
 	}))
 	op.stop()
 	startOperator(t, opToken)
 	ca := waitReady(t, ns, "restart", metav1.ConditionTrue, "Provisioned")
-	s, err := rootVault.Logical().List("pki-restart-root/issuers")
+	s, err := rootVault.Logical().List(rootOf(ns, "restart") + "/issuers")
 	require.NoError(t, err)
 	assert.Len(t, s.Data["keys"], 1, "exactly one root")
 	assert.NotEmpty(t, ca.Status.Root.FingerprintSHA256)
@@ -253,7 +322,7 @@ func TestVaultStoppedThenBack(t *testing.T) {
 
 	require.NoError(t, env.StartVault(context.Background()))
 	waitReady(t, ns, "outage", metav1.ConditionTrue, "Provisioned")
-	assert.Equal(t, json.Number("10800"), vaultRead(t, "pki-outage/roles/server")["max_ttl"])
+	assert.Equal(t, json.Number("10800"), vaultRead(t, issuingOf(ns, "outage")+"/roles/server")["max_ttl"])
 }
 
 func TestShortLivedTokenIsRenewed(t *testing.T) {
@@ -268,7 +337,7 @@ func TestShortLivedTokenIsRenewed(t *testing.T) {
 	time.Sleep(10 * time.Second)
 	update(t, ns, "token", func(ca *v1alpha1.CertificateAuthority) { ca.Spec.Roles[0].MaxTTL = "5h" })
 	waitReady(t, ns, "token", metav1.ConditionTrue, "Provisioned")
-	assert.Equal(t, json.Number("18000"), vaultRead(t, "pki-token/roles/server")["max_ttl"])
+	assert.Equal(t, json.Number("18000"), vaultRead(t, issuingOf(ns, "token")+"/roles/server")["max_ttl"])
 }
 
 func TestExpiredTokenLeadsToANewLogin(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/pkg/conditions"
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
 
 var nsCounter atomic.Int32
@@ -215,4 +216,30 @@ func gone(t *testing.T, ns, name string) {
 		_, err := client.ClusterpkiV1alpha1().CertificateAuthorities(ns).Get(context.Background(), name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	}), "CA %s/%s was not deleted", ns, name)
+}
+
+// mountsOf returns the Vault mounts of clusterID in namespace ns, as the operators compute them.
+func mountsOf(t *testing.T, ns, clusterID string) pkipath.Mounts {
+	t.Helper()
+	m, err := pkipath.For(pkipath.DefaultPrefix, ns, clusterID)
+	require.NoError(t, err)
+	return m
+}
+
+// rootOf returns the root mount of clusterID in namespace ns.
+func rootOf(ns, clusterID string) string {
+	m, err := pkipath.For(pkipath.DefaultPrefix, ns, clusterID)
+	if err != nil {
+		panic(err)
+	}
+	return m.Root
+}
+
+// issuingOf returns the issuing mount of clusterID in namespace ns.
+func issuingOf(ns, clusterID string) string {
+	m, err := pkipath.For(pkipath.DefaultPrefix, ns, clusterID)
+	if err != nil {
+		panic(err)
+	}
+	return m.Issuing
 }

@@ -76,7 +76,7 @@ func TestUnrelatedSecretsAreNotCached(t *testing.T) {
 	allJSON, err := json.Marshal(all)
 	require.NoError(t, err)
 
-	ca := setupVaultCA(t, "crowd")
+	ca := setupVaultCA(t, ns, "crowd")
 	createCA(t, ns, "ca", ca, true)
 	traffic := &secretTraffic{}
 	startOperator(t, ns, func(c *rest.Config) { c.Wrap(traffic.wrap) })

@@ -26,7 +26,7 @@ import (
 
 func TestCANotFoundOrNotReadyThenReady(t *testing.T) {
 	ns := newNamespace(t, "ca-wait")
-	ca := setupVaultCA(t, "wait")
+	ca := setupVaultCA(t, ns, "wait")
 	op := startOperator(t, ns)
 
 	createCertificate(t, certificate(ns, "web"))
@@ -49,7 +49,7 @@ func TestCANotFoundOrNotReadyThenReady(t *testing.T) {
 
 func TestIssuance(t *testing.T) {
 	ns := newNamespace(t, "issue")
-	ca := setupVaultCA(t, "issue")
+	ca := setupVaultCA(t, ns, "issue")
 	createCA(t, ns, "ca", ca, true)
 	startOperator(t, ns)
 
@@ -129,7 +129,7 @@ func TestIssuance(t *testing.T) {
 
 func TestKeyAlgorithms(t *testing.T) {
 	ns := newNamespace(t, "keys")
-	ca := setupVaultCA(t, "keys")
+	ca := setupVaultCA(t, ns, "keys")
 	createCA(t, ns, "ca", ca, true)
 	startOperator(t, ns)
 
@@ -167,7 +167,7 @@ func TestKeyAlgorithms(t *testing.T) {
 
 func TestRenewalWithShortTTL(t *testing.T) {
 	ns := newNamespace(t, "renew")
-	ca := setupVaultCA(t, "renew")
+	ca := setupVaultCA(t, ns, "renew")
 	createCA(t, ns, "ca", ca, true)
 	op := startOperator(t, ns)
 
@@ -194,7 +194,7 @@ func TestRenewalWithShortTTL(t *testing.T) {
 
 func TestReissueTriggers(t *testing.T) {
 	ns := newNamespace(t, "triggers")
-	ca := setupVaultCA(t, "triggers")
+	ca := setupVaultCA(t, ns, "triggers")
 	createCA(t, ns, "ca", ca, true)
 	startOperator(t, ns)
 	createCertificate(t, certificate(ns, "web"))
@@ -263,7 +263,7 @@ func otherKey(t *testing.T) []byte {
 
 func TestNonTriggersRestartAndResync(t *testing.T) {
 	ns := newNamespace(t, "steady")
-	ca := setupVaultCA(t, "steady")
+	ca := setupVaultCA(t, ns, "steady")
 	createCA(t, ns, "ca", ca, true)
 	op := startOperator(t, ns)
 	for _, name := range []string{"a", "b", "c"} {
@@ -310,7 +310,7 @@ func TestNonTriggersRestartAndResync(t *testing.T) {
 
 func TestForeignSecretUntouched(t *testing.T) {
 	ns := newNamespace(t, "foreign")
-	ca := setupVaultCA(t, "foreign")
+	ca := setupVaultCA(t, ns, "foreign")
 	createCA(t, ns, "ca", ca, true)
 	op := startOperator(t, ns)
 
@@ -332,7 +332,7 @@ func TestForeignSecretUntouched(t *testing.T) {
 
 func TestDisallowedName(t *testing.T) {
 	ns := newNamespace(t, "refused")
-	ca := setupVaultCA(t, "refused")
+	ca := setupVaultCA(t, ns, "refused")
 	createCA(t, ns, "ca", ca, true)
 	op := startOperator(t, ns)
 
@@ -371,7 +371,7 @@ func TestDisallowedName(t *testing.T) {
 
 func TestRevocationOnDelete(t *testing.T) {
 	ns := newNamespace(t, "revoke")
-	ca := setupVaultCA(t, "revoke")
+	ca := setupVaultCA(t, ns, "revoke")
 	createCA(t, ns, "ca", ca, true)
 	startOperator(t, ns)
 
@@ -395,7 +395,7 @@ func TestRevocationOnDelete(t *testing.T) {
 
 func TestRevocationOnReissue(t *testing.T) {
 	ns := newNamespace(t, "revoke-reissue")
-	ca := setupVaultCA(t, "revreissue")
+	ca := setupVaultCA(t, ns, "revreissue")
 	createCA(t, ns, "ca", ca, true)
 	startOperator(t, ns)
 
@@ -428,7 +428,7 @@ func revokedSerials(t *testing.T, mount string) []string {
 }
 
 func TestOperatorTokenCannotManageCAs(t *testing.T) {
-	ca := setupVaultCA(t, "leastpriv")
+	ca := setupVaultCA(t, "leastpriv", "leastpriv")
 	v := operatorVault(t)
 	c := ctx(t)
 
@@ -476,7 +476,7 @@ func TestOperatorTokenCannotManageCAs(t *testing.T) {
 
 func TestVaultDownThenBack(t *testing.T) {
 	ns := newNamespace(t, "vault-down")
-	ca := setupVaultCA(t, "down")
+	ca := setupVaultCA(t, ns, "down")
 	createCA(t, ns, "ca", ca, true)
 	op := startOperator(t, ns)
 

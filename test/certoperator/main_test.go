@@ -33,6 +33,7 @@ import (
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	"github.com/clusterpki/clusterpki/cert-operator/certoperator"
 	"github.com/clusterpki/clusterpki/pkg/kube"
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
 	"github.com/clusterpki/clusterpki/pkg/testenv"
 	pkgvault "github.com/clusterpki/clusterpki/pkg/vault"
 )
@@ -237,13 +238,16 @@ var roleOptions = map[string]any{
 	"require_cn":         false,
 }
 
-// setupVaultCA creates the root and issuing mounts of clusterID with the root token, a root,
-// an intermediate signed by it and installed with its chain, and the role "server".
-func setupVaultCA(t *testing.T, clusterID string) vaultCA {
+// setupVaultCA creates the root and issuing mounts of clusterID in namespace ns (the layout of
+// pkg/pkipath) with the root token, a root, an intermediate signed by it and installed with
+// its chain, and the role "server".
+func setupVaultCA(t *testing.T, ns, clusterID string) vaultCA {
 	t.Helper()
 	v := rootVault(t)
 	c := ctx(t)
-	ca := vaultCA{clusterID: clusterID, rootMount: "pki-" + clusterID + "-root", issuingMount: "pki-" + clusterID}
+	mounts, err := pkipath.For(pkipath.DefaultPrefix, ns, clusterID)
+	require.NoError(t, err)
+	ca := vaultCA{clusterID: clusterID, rootMount: mounts.Root, issuingMount: mounts.Issuing}
 	for _, m := range []string{ca.rootMount, ca.issuingMount} {
 		require.NoError(t, v.Sys().MountWithContext(c, m, &vaultapi.MountInput{
 			Type: "pki", Config: vaultapi.MountConfigInput{MaxLeaseTTL: "87600h"},

@@ -105,7 +105,7 @@ func (d *demo) printTable(ctx context.Context) error {
 	}
 	api := cs.ClusterpkiV1alpha1()
 	core := d.env.KubeClient.CoreV1()
-	fmt.Fprintf(d.out, "\nIssued in namespace %s (CA in Vault mounts pki-%s-root and pki-%s):\n\n", ns, caName, caName)
+	fmt.Fprintf(d.out, "\nIssued in namespace %s (CA in Vault mounts clusterpki/%s/%s/root and .../issuing):\n\n", ns, ns, caName)
 	w := tabwriter.NewWriter(d.out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "  NAME\tSUBJECT\tSANs\tNOT AFTER\tREADY")
 

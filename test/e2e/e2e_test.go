@@ -252,7 +252,7 @@ func checkCertOperatorCannotMount(ctx context.Context, t *testing.T) {
 		c.SetToken(s.Auth.ClientToken)
 		return c
 	}
-	err := login("cert-operator").Sys().MountWithContext(ctx, "pki-e2e-intruder", &vaultapi.MountInput{Type: "pki"})
+	err := login("cert-operator").Sys().MountWithContext(ctx, "clusterpki/"+examplesNamespace+"/intruder/issuing", &vaultapi.MountInput{Type: "pki"})
 	if err == nil {
 		t.Fatal("the cert-operator's Vault token enabled a mount; its policy must refuse")
 	}
@@ -260,7 +260,7 @@ func checkCertOperatorCannotMount(ctx context.Context, t *testing.T) {
 		t.Fatalf("enable mount as cert-operator: %v, want permission denied", err)
 	}
 	t.Logf("cert-operator enabling a mount: %s", strings.Join(strings.Fields(err.Error()), " "))
-	if _, err := login("ca-operator").Logical().ReadWithContext(ctx, "sys/mounts/pki-tenant-a"); err != nil {
+	if _, err := login("ca-operator").Logical().ReadWithContext(ctx, "sys/mounts/clusterpki/"+examplesNamespace+"/tenant-a/root"); err != nil {
 		t.Errorf("ca-operator reading its mount: %v", err)
 	}
 }

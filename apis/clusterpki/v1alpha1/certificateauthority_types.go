@@ -62,8 +62,10 @@ type CertificateAuthority struct {
 // CertificateAuthoritySpec is the desired CA hierarchy of one tenant cluster.
 // +kubebuilder:validation:XValidation:rule="!has(self.issuing) || !has(self.issuing.ttl) || duration(self.issuing.ttl) < duration(self.root.ttl)",message="spec.issuing.ttl must be shorter than spec.root.ttl"
 type CertificateAuthoritySpec struct {
-	// clusterID identifies the tenant cluster. It names the Vault mounts
-	// (<prefix><clusterID>-root and <prefix><clusterID>), so it is a DNS label and cannot change.
+	// clusterID identifies the tenant cluster within this namespace. It names the Vault mounts
+	// <prefix>/<namespace>/<clusterID>/root and .../issuing (prefix "clusterpki" by default), so
+	// it is a DNS label and cannot change. Other namespaces may use the same clusterID: their
+	// mounts live under their own namespace.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=40
@@ -94,11 +96,6 @@ type CertificateAuthoritySpec struct {
 	// +optional
 	// +kubebuilder:default=Retain
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
-
-	// adoptExistingMounts lets this object take over Vault mounts of its clusterID that exist
-	// but were not created for it. Without it such mounts are refused (reason MountConflict).
-	// +optional
-	AdoptExistingMounts bool `json:"adoptExistingMounts,omitempty"`
 }
 
 // RootCASpec describes the root CA.

@@ -35,12 +35,16 @@ const ManagedByValue = "clusterpki"
 
 // Config holds the settings of the controller that do not come from the spec.
 type Config struct {
-	// MountPrefix is prepended to the cluster ID to name the Vault mounts.
+	// MountPrefix is the Vault path under which every CA's mounts live (pkg/pkipath).
 	MountPrefix string
 	// VaultPublicAddr is the Vault address written into certificates' AIA and CRL URLs.
 	VaultPublicAddr string
 	// ResyncPeriod re-syncs every CA this often so drift in Vault is repaired.
 	ResyncPeriod time.Duration
+	// FinalizerTimeout is how long after a CA's deletion the unmounting its deletionPolicy
+	// asks for is retried before the finalizer is released with a Warning (default
+	// kube.DefaultFinalizerTimeout).
+	FinalizerTimeout time.Duration
 }
 
 // Controller converges CertificateAuthorities.

@@ -42,7 +42,7 @@ func TestPlanFor(t *testing.T) {
 		"a valid spec resolves mounts, defaults and roles": {
 			spec: base(nil),
 			wantCheck: func(t *testing.T, p *Plan) {
-				assert.Equal(t, Mounts{Root: "pki-c1-root", Issuing: "pki-c1"}, p.Mounts)
+				assert.Equal(t, Mounts{Root: "clusterpki/tenant-a/c1/root", Issuing: "clusterpki/tenant-a/c1/issuing"}, p.Mounts)
 				assert.Equal(t, "c1 root Issuing CA", p.IssuingCN)
 				assert.Equal(t, 8760*time.Hour/3, p.RotateBefore)
 				assert.Equal(t, 256, p.RootKeyBits)
@@ -87,7 +87,7 @@ func TestPlanFor(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			p, err := PlanFor("pki-", tc.spec)
+			p, err := PlanFor("clusterpki", "tenant-a", tc.spec)
 			if tc.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantErr)
@@ -130,14 +130,18 @@ func TestMountOwnership(t *testing.T) {
 		description string
 		want        MountOwnership
 	}{
-		"our own description":             {ownerDescription("ns", "a"), OwnedByUs},
-		"another object's description":    {ownerDescription("other", "a"), OwnedByOther},
-		"a mount someone made by hand":    {"team pki", NotManaged},
-		"an empty description is foreign": {"", NotManaged},
+		"our own description":                 {ownerDescription("ns", "a", "uid-1"), OwnedByUs},
+		"retained from an earlier object":     {ownerDescription("ns", "a", "uid-0"), Retained},
+		"marked by an administrator (no uid)": {"clusterpki:certificateauthority=ns/a", Retained},
+		"another object's description":        {ownerDescription("other", "a", "uid-1"), OwnedByOther},
+		"same namespace, another name":        {ownerDescription("ns", "b", "uid-1"), OwnedByOther},
+		"a name that only starts like ours":   {"clusterpki:certificateauthority=ns/ab uid=uid-1", OwnedByOther},
+		"a mount someone made by hand":        {"team pki", NotManaged},
+		"an empty description is foreign":     {"", NotManaged},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, _ := mountOwnership(tc.description, "ns", "a")
+			got, _ := mountOwnership(tc.description, "ns", "a", "uid-1")
 			assert.Equal(t, tc.want, got)
 		})
 	}
@@ -160,36 +164,6 @@ func selfSigned(t *testing.T, notBefore time.Time, lifetime time.Duration, paren
 	cert, err := x509.ParseCertificate(der)
 	require.NoError(t, err)
 	return &issuer{ID: "id", Cert: cert, key: key}
-}
-
-func TestIssuingDecision(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	root := selfSigned(t, now.Add(-time.Hour), 10*365*24*time.Hour, nil)
-	otherRoot := selfSigned(t, now.Add(-time.Hour), 10*365*24*time.Hour, nil)
-	fresh := selfSigned(t, now.Add(-time.Hour), 300*time.Hour, root)
-	old := selfSigned(t, now.Add(-250*time.Hour), 300*time.Hour, root)
-	foreign := selfSigned(t, now.Add(-time.Hour), 300*time.Hour, otherRoot)
-	tests := map[string]struct {
-		current   *issuer
-		tag, name string
-		wantNew   bool
-	}{
-		"no issuing CA yet":                            {current: nil, wantNew: true},
-		"a fresh issuing CA from this root stays":      {current: fresh, wantNew: false},
-		"an issuing CA in its replacement window goes": {current: old, wantNew: true},
-		"an issuing CA from another root goes":         {current: foreign, wantNew: true},
-		"a new rotation request replaces it":           {current: fresh, tag: "abcd", name: "issuing-1", wantNew: true},
-		"a rotation request already answered does not": {current: fresh, tag: "abcd", name: "issuing-1-abcd", wantNew: false},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			why, got := IssuingDecision(tc.current, root, 100*time.Hour, tc.tag, tc.name, now)
-			assert.Equal(t, tc.wantNew, got, why)
-			if got {
-				assert.NotEmpty(t, why)
-			}
-		})
-	}
 }
 
 func TestClassify(t *testing.T) {

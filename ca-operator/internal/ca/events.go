@@ -16,8 +16,8 @@ const (
 	ReasonProvisioned      = "Provisioned"
 	ReasonInvalidSpec      = "InvalidSpec"
 	ReasonMountConflict    = "MountConflict"
-	ReasonMountCreated     = "MountCreated"
-	ReasonMountAdopted     = "MountAdopted"
+	ReasonMountReattached  = "MountReattached"
+	ReasonMigrationNeeded  = "MigrationRequired"
 	ReasonMountsDeleted    = "MountsDeleted"
 	ReasonRootGenerated    = "RootGenerated"
 	ReasonRootReplaced     = "RootReplaced"
@@ -48,6 +48,10 @@ func classify(err error) (reason string, transient bool) {
 	var conflict *mountConflictError
 	if errors.As(err, &conflict) {
 		return ReasonMountConflict, false
+	}
+	var moved *migrationRequiredError
+	if errors.As(err, &moved) {
+		return ReasonMigrationNeeded, false
 	}
 	var re *vaultapi.ResponseError
 	if errors.As(err, &re) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
 
 // Defaults applied when a spec leaves a field empty (the CRD defaults most of them;
@@ -18,16 +19,8 @@ const (
 	defaultRoleMaxTTL    = 8760 * time.Hour
 )
 
-// Mounts are the Vault paths of one CA.
-type Mounts struct {
-	Root    string
-	Issuing string
-}
-
-// MountsFor returns the root and issuing mount paths for a cluster ID.
-func MountsFor(prefix, clusterID string) Mounts {
-	return Mounts{Root: prefix + clusterID + "-root", Issuing: prefix + clusterID}
-}
+// Mounts are the Vault paths of one CA (see pkg/pkipath for the layout).
+type Mounts = pkipath.Mounts
 
 // parseDuration parses an optional Go duration, falling back to def when empty.
 func parseDuration(field, value string, def time.Duration) (time.Duration, error) {
@@ -82,11 +75,14 @@ func keyBits(keyType v1alpha1.VaultKeyType, bits *int32) (string, int) {
 	return kt, 0
 }
 
-// PlanFor resolves a CA spec; an error names the offending field and means the spec
-// is invalid (no retry until it changes).
-func PlanFor(prefix string, spec *v1alpha1.CertificateAuthoritySpec) (*Plan, error) {
-	p := &Plan{Mounts: MountsFor(prefix, spec.ClusterID), RootCN: spec.Root.CommonName, RootOrg: spec.Root.Organization}
-	var err error
+// PlanFor resolves the spec of a CA in namespace; an error names the offending field and
+// means the spec is invalid (no retry until it changes).
+func PlanFor(prefix, namespace string, spec *v1alpha1.CertificateAuthoritySpec) (*Plan, error) {
+	mounts, err := pkipath.For(prefix, namespace, spec.ClusterID)
+	if err != nil {
+		return nil, fmt.Errorf("spec.clusterID: %w", err)
+	}
+	p := &Plan{Mounts: mounts, RootCN: spec.Root.CommonName, RootOrg: spec.Root.Organization}
 	if p.RootTTL, err = parseDuration("spec.root.ttl", spec.Root.TTL, defaultRootTTL); err != nil {
 		return nil, err
 	}

@@ -21,6 +21,8 @@ import (
 	"github.com/clusterpki/clusterpki/pkg/conditions"
 	"github.com/clusterpki/clusterpki/pkg/controller"
 	"github.com/clusterpki/clusterpki/pkg/kube"
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
+	"github.com/clusterpki/clusterpki/pkg/vault"
 )
 
 // sync converges one CertificateAuthority: Vault mounts, root, issuing CA, roles, the
@@ -37,7 +39,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	log := c.log.WithFields(map[string]any{"ca": ca.Name, "namespace": ca.Namespace})
 
 	if ca.DeletionTimestamp != nil {
-		return c.finalize(ctx, ca)
+		return c.finalizeWithin(ctx, ca)
 	}
 	if !kube.HasFinalizer(ca, Finalizer) {
 		// Go on with the patched object, so the status write below carries its resourceVersion.
@@ -52,14 +54,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	status.ObservedGeneration = ca.Generation
 	now := c.now()
 
-	plan, err := PlanFor(c.cfg.MountPrefix, &ca.Spec)
+	plan, err := PlanFor(c.cfg.MountPrefix, ca.Namespace, &ca.Spec)
 	if err != nil {
 		// An invalid spec waits for the user: no retry until the spec changes.
-		c.recorder.Event(ca, corev1.EventTypeWarning, ReasonInvalidSpec, err.Error())
-		c.setReady(status, ca.Generation, now, metav1.ConditionFalse, ReasonInvalidSpec, err.Error())
+		msg := vault.Describe(err)
+		c.recorder.Event(ca, corev1.EventTypeWarning, ReasonInvalidSpec, msg)
+		c.setReady(status, ca.Generation, now, metav1.ConditionFalse, ReasonInvalidSpec, msg)
 		return c.writeStatus(ctx, ca, status)
 	}
-	status.RootMount, status.IssuingMount = plan.Mounts.Root, plan.Mounts.Issuing
 
 	next, rootPEM, err := c.converge(ctx, ca, plan, status, now)
 	if err == nil {
@@ -67,12 +69,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	}
 	if err != nil {
 		reason, transient := classify(err)
+		// Conditions and events carry Vault's words and our context, never Vault's address.
+		msg := vault.Describe(err)
 		log.WithField("reason", reason).WithError(err).Warn("CertificateAuthority not ready")
 		if !transient || !conditions.IsTrue(status.Conditions, v1alpha1.ConditionReady) ||
 			conditions.Get(status.Conditions, v1alpha1.ConditionReady).Reason != reason {
-			c.recorder.Event(ca, corev1.EventTypeWarning, reason, err.Error())
+			c.recorder.Event(ca, corev1.EventTypeWarning, reason, msg)
 		}
-		c.setReady(status, ca.Generation, now, metav1.ConditionFalse, reason, err.Error())
+		c.setReady(status, ca.Generation, now, metav1.ConditionFalse, reason, msg)
 		if werr := c.writeStatus(ctx, ca, status); werr != nil {
 			return werr
 		}
@@ -104,7 +108,13 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 // the CA next needs attention (issuing CA rotation, retirement or root expiry warning).
 func (c *Controller) converge(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan,
 	status *v1alpha1.CertificateAuthorityStatus, now time.Time) (time.Duration, string, error) {
-	owner := ownerDescription(ca.Namespace, ca.Name)
+	owner := ownerDescription(ca.Namespace, ca.Name, ca.UID)
+	// A CA whose root once lived elsewhere (the layout before mounts moved under the prefix)
+	// must not silently get a new root: that would break every consumer's trust.
+	if err := c.checkNotMoved(ctx, ca, plan); err != nil {
+		return 0, "", err
+	}
+	status.RootMount, status.IssuingMount = plan.Mounts.Root, plan.Mounts.Issuing
 	// A mount enabled in this sync is known to be empty: nothing in it needs reading first.
 	freshRoot, err := c.ensureMount(ctx, ca, plan.Mounts.Root, owner, plan.RootTTL)
 	if err != nil {
@@ -121,7 +131,7 @@ func (c *Controller) converge(ctx context.Context, ca *v1alpha1.CertificateAutho
 	}
 	status.Root = certStatus(root.ID, root.Cert)
 
-	issuing, err := c.ensureIssuing(ctx, ca, plan, root, now, freshIssuing)
+	issuing, rotationHeldUntil, err := c.ensureIssuing(ctx, ca, plan, root, now, freshIssuing)
 	if err != nil {
 		return 0, "", err
 	}
@@ -145,6 +155,7 @@ func (c *Controller) converge(ctx context.Context, ca *v1alpha1.CertificateAutho
 		}
 	}
 	schedule(issuing.Cert.NotAfter.Add(-plan.RotateBefore))
+	schedule(rotationHeldUntil)
 	schedule(root.Cert.NotAfter.Add(-plan.ExpiryWarning))
 	return next, encodePEM(root.Cert), nil
 }
@@ -153,6 +164,28 @@ func (c *Controller) converge(ctx context.Context, ca *v1alpha1.CertificateAutho
 type mountConflictError struct{ msg string }
 
 func (e *mountConflictError) Error() string { return e.msg }
+
+// migrationRequiredError reports a CA whose root lives at a path the current layout does not
+// use: an administrator must move it (deploy/vault/README.md) before the CA is served again.
+type migrationRequiredError struct{ msg string }
+
+func (e *migrationRequiredError) Error() string { return e.msg }
+
+// checkNotMoved refuses to provision a CA whose status records a root in another mount than
+// the plan's while the plan's root mount does not exist: its root is still at the old path.
+func (c *Controller) checkNotMoved(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan) error {
+	old := ca.Status.RootMount
+	if old == "" || old == plan.Mounts.Root || ca.Status.Root == nil {
+		return nil
+	}
+	if _, err := c.pki.readMount(ctx, plan.Mounts.Root); !errors.Is(err, errNoMount) {
+		return err // the new mount exists (nil), or Vault could not tell
+	}
+	return &migrationRequiredError{fmt.Sprintf(
+		"the root CA (SHA-256 %s) is in Vault mount %s, but this CA's mounts now live at %s and %s; "+
+			"an administrator moves them there (deploy/vault/README.md, \"Moving an existing PKI under clusterpki\"); "+
+			"no new root is made meanwhile", ca.Status.Root.FingerprintSHA256, old, plan.Mounts.Root, plan.Mounts.Issuing)}
+}
 
 // ensureMount enables a PKI mount owned by ca, or checks that an existing one is ours. It
 // reports whether it enabled the mount just now.
@@ -171,14 +204,17 @@ func (c *Controller) ensureMount(ctx context.Context, ca *v1alpha1.CertificateAu
 	if m.Type != "pki" {
 		return false, &mountConflictError{fmt.Sprintf("Vault mount %s exists and is a %q engine, not pki", path, m.Type)}
 	}
-	switch who, other := mountOwnership(m.Description, ca.Namespace, ca.Name); who {
+	switch who, other := mountOwnership(m.Description, ca.Namespace, ca.Name, ca.UID); who {
 	case OwnedByOther:
-		return false, &mountConflictError{fmt.Sprintf("Vault mount %s belongs to CertificateAuthority %s; clusterID %q is taken", path, other, ca.Spec.ClusterID)}
+		return false, &mountConflictError{fmt.Sprintf("Vault mount %s belongs to CertificateAuthority %s; clusterID %q is taken in namespace %s",
+			path, other, ca.Spec.ClusterID, ca.Namespace)}
 	case NotManaged:
-		if !ca.Spec.AdoptExistingMounts {
-			return false, &mountConflictError{fmt.Sprintf("Vault mount %s exists but was not created by clusterpki; set spec.adoptExistingMounts to take it over", path)}
-		}
-		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonMountAdopted, "adopted existing Vault mount %s", path)
+		// No spec field claims a mount: only an administrator marks one (deploy/vault/README.md).
+		return false, &mountConflictError{fmt.Sprintf("Vault mount %s exists but is not marked for clusterpki; "+
+			"an administrator moves an existing PKI under clusterpki as deploy/vault/README.md describes", path)}
+	case Retained:
+		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonMountReattached,
+			"re-attached Vault mount %s, retained for CertificateAuthority %s (deletionPolicy Retain, or marked by an administrator)", path, other)
 	}
 	if m.Description != owner || m.MaxLeaseTTL != maxTTL {
 		return false, c.pki.tuneMount(ctx, path, owner, maxTTL)
@@ -227,63 +263,52 @@ func rotationRequestTag(ca *v1alpha1.CertificateAuthority) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// IssuingDecision says whether a new issuing CA is needed and why.
-func IssuingDecision(current *issuer, root *issuer, rotateBefore time.Duration, requestTag, currentName string, now time.Time) (string, bool) {
-	switch {
-	case current == nil:
-		return "the issuing mount has no issuing CA", true
-	case current.Cert.CheckSignatureFrom(root.Cert) != nil:
-		return "the issuing CA was not signed by the current root", true
-	case !now.Before(current.Cert.NotAfter.Add(-rotateBefore)):
-		return fmt.Sprintf("the issuing CA expires at %s, inside its replacement window", current.Cert.NotAfter.UTC().Format(time.RFC3339)), true
-	case requestTag != "" && !strings.HasSuffix(currentName, "-"+requestTag):
-		return "rotation was requested with the " + v1alpha1.AnnotationRotateIssuer + " annotation", true
-	}
-	return "", false
-}
-
 // ensureIssuing returns the default issuer of the issuing mount, making a new one from the
-// root when there is none, it is not from this root, it is due for replacement or a
-// rotation was requested. Issuers that are no longer default stay for CRLs until expired.
+// root as IssuingDecision says (none, not from this root, due for replacement, or a rotation
+// requested), and when a due rotation waits for the floor, the time it may happen (else zero).
+// Issuers that are no longer default stay for CRLs until expired.
 func (c *Controller) ensureIssuing(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan, root *issuer,
-	now time.Time, fresh bool) (*issuer, error) {
+	now time.Time, fresh bool) (*issuer, time.Time, error) {
 	var current *issuer
 	if !fresh {
 		var err error
 		if current, err = c.pki.defaultIssuer(ctx, plan.Mounts.Issuing); err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 	}
-	name := ""
-	if current != nil {
-		name = current.Name
-	}
 	tag := rotationRequestTag(ca)
-	if why, ok := IssuingDecision(current, root, plan.RotateBefore, tag, name, now); ok {
+	verdict := IssuingDecision(current, root, plan.RotateBefore, tag, now)
+	if !verdict.HeldUntil.IsZero() {
+		// The message holds only the floor's end, so the recorder folds repeats into one event.
+		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonRotationDeferred,
+			"the issuing CA is replaced at %s, not now (%s): an issuing CA is rotated at most once per %s",
+			verdict.HeldUntil.UTC().Format(time.RFC3339), verdict.Why, RotationFloor)
+	}
+	if verdict.Rotate {
 		newName := fmt.Sprintf("issuing-%d", now.Unix())
 		if tag != "" {
 			newName += "-" + tag
 		}
 		created, err := c.pki.newIssuingCA(ctx, plan, root, now, newName)
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		id := created.ID
 		if current == nil && !fresh {
 			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonIssuerCreated, "created issuing CA %s in %s", id, plan.Mounts.Issuing)
 		} else if current != nil {
 			c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonIssuerRotated,
-				"replaced issuing CA %s with %s in %s because %s; the old one stays for CRLs until it expires", current.ID, id, plan.Mounts.Issuing, why)
+				"replaced issuing CA %s with %s in %s because %s; the old one stays for CRLs until it expires", current.ID, id, plan.Mounts.Issuing, verdict.Why)
 		}
 		current = created
 	}
 	if fresh {
-		return current, nil
+		return current, verdict.HeldUntil, nil
 	}
 	if err := c.retireIssuers(ctx, ca, plan, root, current, now); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	return current, nil
+	return current, verdict.HeldUntil, nil
 }
 
 // retireIssuers deletes issuing CAs that are no longer default and have expired (so every
@@ -356,8 +381,8 @@ func (c *Controller) ensureRoles(ctx context.Context, ca *v1alpha1.CertificateAu
 		}
 		roles = append(roles, v1alpha1.ProvisionedRole{
 			Name:               r.Name,
-			SignPath:           mount + "/sign/" + r.Name,
-			RevokePath:         mount + "/revoke",
+			SignPath:           plan.Mounts.SignPath(r.Name),
+			RevokePath:         plan.Mounts.RevokePath(),
 			StoresCertificates: r.Params["no_store"] == false,
 		})
 	}
@@ -429,20 +454,17 @@ func (c *Controller) ensureConfigMap(ctx context.Context, ca *v1alpha1.Certifica
 	return nil
 }
 
-// setRootExpiring keeps the RootExpiring condition and warns when the root nears its end.
+// setRootExpiring keeps the RootExpiring condition (rootExpiringCondition) and warns when it
+// turns True or its reason changes: the root nears its end, or is too short-lived for the
+// issuing CA to be rotated.
 func (c *Controller) setRootExpiring(ca *v1alpha1.CertificateAuthority, status *v1alpha1.CertificateAuthorityStatus, plan *Plan, now time.Time) {
 	if status.Root == nil {
 		return
 	}
-	notAfter := status.Root.NotAfter.Time
-	cond := metav1.Condition{Type: v1alpha1.ConditionRootExpiring, Status: metav1.ConditionFalse, Reason: "RootValid",
-		Message: fmt.Sprintf("root expires at %s", notAfter.UTC().Format(time.RFC3339))}
-	if !now.Before(notAfter.Add(-plan.ExpiryWarning)) {
-		cond.Status, cond.Reason = metav1.ConditionTrue, ReasonRootExpiring
-		cond.Message = fmt.Sprintf("root expires at %s, within %s; plan a new CA", notAfter.UTC().Format(time.RFC3339), plan.ExpiryWarning)
-		if !conditions.IsTrue(ca.Status.Conditions, v1alpha1.ConditionRootExpiring) {
-			c.recorder.Event(ca, corev1.EventTypeWarning, ReasonRootExpiring, cond.Message)
-		}
+	cond := rootExpiringCondition(status.Root.NotAfter.Time, plan, now)
+	if prev := conditions.Get(ca.Status.Conditions, v1alpha1.ConditionRootExpiring); cond.Status == metav1.ConditionTrue &&
+		(prev == nil || prev.Status != metav1.ConditionTrue || prev.Reason != cond.Reason) {
+		c.recorder.Event(ca, corev1.EventTypeWarning, cond.Reason, cond.Message)
 	}
 	conditions.Set(&status.Conditions, cond, ca.Generation, metav1.NewTime(now))
 }
@@ -501,22 +523,26 @@ func (c *Controller) finalize(ctx context.Context, ca *v1alpha1.CertificateAutho
 		return nil
 	}
 	if ca.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete {
-		mounts := MountsFor(c.cfg.MountPrefix, ca.Spec.ClusterID)
+		mounts, err := pkipath.For(c.cfg.MountPrefix, ca.Namespace, ca.Spec.ClusterID)
+		if err != nil {
+			// Nothing of this CA can be in Vault under a path we would compute.
+			return kube.RemoveFinalizer(ctx, ca, Finalizer, c.patchCA(ca))
+		}
 		for _, path := range []string{mounts.Issuing, mounts.Root} {
 			m, err := c.pki.readMount(ctx, path)
 			if errors.Is(err, errNoMount) {
 				continue
 			}
 			if err != nil {
-				c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonVaultError, "cannot delete the CA yet: %v", err)
+				c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonVaultError, "cannot delete the CA yet: %s", vault.Describe(err))
 				return err
 			}
 			// Never destroy a mount someone else owns.
-			if who, _ := mountOwnership(m.Description, ca.Namespace, ca.Name); who != OwnedByUs {
+			if who, _ := mountOwnership(m.Description, ca.Namespace, ca.Name, ca.UID); who != OwnedByUs {
 				continue
 			}
 			if err := c.pki.disableMount(ctx, path); err != nil {
-				c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonVaultError, "cannot delete the CA yet: %v", err)
+				c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonVaultError, "cannot delete the CA yet: %s", vault.Describe(err))
 				return err
 			}
 		}

@@ -24,6 +24,8 @@ import (
 	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
 	"github.com/clusterpki/clusterpki/pkg/conditions"
 	"github.com/clusterpki/clusterpki/pkg/controller"
+	"github.com/clusterpki/clusterpki/pkg/kube"
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
 
 // Name is the controller's name in logs, metrics and events.
@@ -49,6 +51,12 @@ type Config struct {
 	Log        logrus.FieldLogger
 	// MaxBackoff caps the delay between retries of a failing issuance (default 5 minutes).
 	MaxBackoff time.Duration
+	// FinalizerTimeout is how long after a Certificate's deletion its revocation is retried
+	// before the finalizer is released with a Warning (default kube.DefaultFinalizerTimeout).
+	FinalizerTimeout time.Duration
+	// MountPrefix is the Vault path under which every CA's mounts live (default
+	// pkipath.DefaultPrefix); the controller signs and revokes only below it.
+	MountPrefix string
 }
 
 // Controller issues and renews the certificates of Certificate objects.
@@ -72,8 +80,11 @@ type Controller struct {
 	gates retryGates
 
 	// now is a field so tests can set the clock.
-	now        func() time.Time
-	maxBackoff time.Duration
+	now         func() time.Time
+	maxBackoff  time.Duration
+	mountPrefix string
+
+	finalizerTimeout time.Duration
 }
 
 // NewController returns a controller reading from cfg.Informers, whose handlers it registers;
@@ -85,6 +96,15 @@ func NewController(cfg Config) (*Controller, error) {
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 5 * time.Minute
 	}
+	if cfg.FinalizerTimeout == 0 {
+		cfg.FinalizerTimeout = kube.DefaultFinalizerTimeout
+	}
+	if cfg.MountPrefix == "" {
+		cfg.MountPrefix = pkipath.DefaultPrefix
+	}
+	if err := pkipath.ValidatePrefix(cfg.MountPrefix); err != nil {
+		return nil, err
+	}
 	certInformer := cfg.Informers.ClusterPKI.Clusterpki().V1alpha1().Certificates()
 	caInformer := cfg.Informers.ClusterPKI.Clusterpki().V1alpha1().CertificateAuthorities()
 	secretInformer := cfg.Informers.Kube.Core().V1().Secrets()
@@ -92,7 +112,7 @@ func NewController(cfg Config) (*Controller, error) {
 	c := &Controller{
 		kube:         cfg.KubeClient,
 		client:       cfg.Client,
-		vault:        countVault(cfg.Vault, cfg.Metrics),
+		vault:        withinPrefix{Vault: countVault(cfg.Vault, cfg.Metrics), prefix: cfg.MountPrefix},
 		recorder:     cfg.Recorder,
 		metrics:      cfg.Metrics,
 		log:          cfg.Log.WithField("controller", Name),
@@ -102,6 +122,9 @@ func NewController(cfg Config) (*Controller, error) {
 		byCA:         certInformer.Informer().GetIndexer(),
 		now:          time.Now,
 		maxBackoff:   cfg.MaxBackoff,
+		mountPrefix:  cfg.MountPrefix,
+
+		finalizerTimeout: cfg.FinalizerTimeout,
 	}
 	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log), controller.WithMaxBackoff(cfg.MaxBackoff))
 
@@ -220,4 +243,19 @@ func findRole(ca *v1alpha1.CertificateAuthority, name string) (v1alpha1.Provisio
 		return v1alpha1.ProvisionedRole{}, false
 	}
 	return ca.Status.Roles[i], true
+}
+
+// withinPrefix refuses, before anything is sent, every Vault request to a path outside the
+// mount prefix: whatever an object says, the cert-operator never calls Vault elsewhere.
+type withinPrefix struct {
+	Vault
+	prefix string
+}
+
+// Write sends the request when path lies below the prefix.
+func (v withinPrefix) Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error) {
+	if !pkipath.Within(v.prefix, path) {
+		return nil, fmt.Errorf("refusing Vault %s on %q: outside the mount prefix %q", op, path, v.prefix)
+	}
+	return v.Vault.Write(ctx, op, path, data)
 }

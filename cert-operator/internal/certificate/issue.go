@@ -18,6 +18,7 @@ import (
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/policy"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/renewal"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
 	"github.com/clusterpki/clusterpki/pkg/conditions"
 	"github.com/clusterpki/clusterpki/pkg/controller"
@@ -79,6 +80,7 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		return c.issuanceFailed(ctx, log, cert, refused.msg)
 	}
 
+	signedAt := renewal.CeilSecond(c.now())
 	prov := secret.Provenance{
 		SpecHash:        in.SpecHash,
 		RootFingerprint: iss.rootFingerprint,
@@ -86,6 +88,11 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 	}
 	if err := c.writeSecret(ctx, cert, iss, in.Secret, material, prov); err != nil {
 		c.metrics.issuanceDuration.WithLabelValues("error").Observe(time.Since(start).Seconds())
+		// Vault signed: record it, so the retry waits for the floor instead of signing again
+		// at once (a Secret the API server refuses would otherwise cost a signature a retry).
+		if _, werr := c.writeStatus(ctx, newStatus(cert, c.now()).issued(signedAt)); werr != nil {
+			log.WithError(werr).Debug("cannot record the issuance whose Secret write failed")
+		}
 		return err
 	}
 	c.metrics.issuanceDuration.WithLabelValues("issued").Observe(time.Since(start).Seconds())
@@ -106,12 +113,13 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		kind, serial, leaf.NotAfter.UTC().Format(time.RFC3339), message)
 	log.WithFields(logrus.Fields{"serial": serial, "notAfter": leaf.NotAfter}).Info(strings.ToLower(kind) + " certificate")
 
-	renewal := policy.RenewalTime(cert, leaf)
-	b := newStatus(cert, c.now()).current(leaf, renewal).
+	b := newStatus(cert, c.now()).issued(signedAt)
+	next := policy.RenewalTime(b.view(), leaf)
+	b.current(leaf, next).
 		ready(metav1.ConditionTrue, ReasonIssued, readyMessage(leaf)).
 		issuing(metav1.ConditionFalse, ReasonUpToDate, "The certificate in the Secret is current")
-	c.metrics.observeCertificate(cert.Namespace, cert.Name, leaf.NotAfter, renewal)
-	c.queue.EnqueueAfter(cache.MetaObjectToName(cert), renewal.Sub(c.now()))
+	c.metrics.observeCertificate(cert.Namespace, cert.Name, leaf.NotAfter, next)
+	c.queue.EnqueueAfter(cache.MetaObjectToName(cert), nextLook(next, leaf).Sub(c.now()))
 	if _, err := c.writeStatus(ctx, b); err != nil {
 		return ignoreStale(err)
 	}
@@ -202,13 +210,14 @@ func (c *Controller) issue(ctx context.Context, cert *v1alpha1.Certificate, iss 
 		req["uri_sans"] = strings.Join(spec.URISANs, ",")
 	}
 
-	resp, err := c.vault.Write(ctx, "sign", iss.role.SignPath, req)
+	signPath := iss.mounts.SignPath(iss.role.Name)
+	resp, err := c.vault.Write(ctx, "sign", signPath, req)
 	if err != nil {
-		return secret.Material{}, nil, fmt.Errorf("sign with %s: %w", iss.role.SignPath, err)
+		return secret.Material{}, nil, fmt.Errorf("sign with %s: %w", signPath, err)
 	}
 	leaf, intermediates, root, err := parseSignResponse(resp.Data)
 	if err != nil {
-		return secret.Material{}, nil, &issuanceError{fmt.Sprintf("Vault's answer from %s: %v", iss.role.SignPath, err)}
+		return secret.Material{}, nil, &issuanceError{fmt.Sprintf("Vault's answer from %s: %v", signPath, err)}
 	}
 	if fp := pki.Fingerprint(root); fp != iss.rootFingerprint {
 		return secret.Material{}, nil, &issuanceError{fmt.Sprintf(

@@ -8,12 +8,16 @@ import (
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/pkg/conditions"
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
 
 // issuer is a Ready CertificateAuthority and the role a Certificate signs with.
 type issuer struct {
-	ca              *v1alpha1.CertificateAuthority
-	role            v1alpha1.ProvisionedRole
+	ca   *v1alpha1.CertificateAuthority
+	role v1alpha1.ProvisionedRole
+	// mounts are the CA's Vault mounts, computed from our prefix, the Certificate's namespace
+	// and the CA's clusterID: never from the CA's status, which only informs people.
+	mounts          pkipath.Mounts
 	rootFingerprint string
 }
 
@@ -45,8 +49,12 @@ func (c *Controller) resolveIssuer(cert *v1alpha1.Certificate) (issuer, *blocked
 	if fp == "" {
 		return issuer{}, &blocked{ReasonCANotReady, fmt.Sprintf("CertificateAuthority %q has not published its root certificate", name)}, nil
 	}
+	mounts, err := pkipath.For(c.mountPrefix, cert.Namespace, ca.Spec.ClusterID)
+	if err != nil {
+		return issuer{}, &blocked{ReasonCANotReady, fmt.Sprintf("CertificateAuthority %q has no valid Vault path: %v", name, err)}, nil
+	}
 	role, ok := findRole(ca, cert.Spec.Role)
-	if !ok || role.SignPath == "" {
+	if !ok {
 		names := make([]string, 0, len(ca.Status.Roles))
 		for _, r := range ca.Status.Roles {
 			names = append(names, r.Name)
@@ -54,5 +62,5 @@ func (c *Controller) resolveIssuer(cert *v1alpha1.Certificate) (issuer, *blocked
 		return issuer{}, &blocked{ReasonRoleNotFound, fmt.Sprintf("CertificateAuthority %q has no role %q (it has: %s)",
 			name, cert.Spec.Role, strings.Join(names, ", "))}, nil
 	}
-	return issuer{ca: ca, role: role, rootFingerprint: fp}, nil, nil
+	return issuer{ca: ca, role: role, mounts: mounts, rootFingerprint: fp}, nil, nil
 }

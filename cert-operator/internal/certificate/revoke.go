@@ -3,7 +3,6 @@ package certificate
 import (
 	"context"
 	"crypto/x509"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +15,7 @@ import (
 	"github.com/clusterpki/clusterpki/cert-operator/internal/policy"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
 	"github.com/clusterpki/clusterpki/pkg/kube"
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
 
 // Event reasons of revocation.
@@ -25,13 +25,11 @@ const (
 	EventRevocationSkipped = "RevocationSkipped"
 )
 
-// revoke revokes leaf in Vault through role's revoke path: by serial when Vault stores the
-// role's certificates, otherwise by presenting the certificate.
-func (c *Controller) revoke(ctx context.Context, ca *v1alpha1.CertificateAuthority, role v1alpha1.ProvisionedRole, leaf *x509.Certificate) error {
-	path := role.RevokePath
-	if path == "" {
-		path = strings.TrimSuffix(ca.Status.IssuingMount, "/") + "/revoke"
-	}
+// revoke revokes leaf in Vault on the issuing mount of mounts: by serial when Vault stores
+// the role's certificates, otherwise by presenting the certificate. The path is computed from
+// our prefix, never read from the CA's status.
+func (c *Controller) revoke(ctx context.Context, mounts pkipath.Mounts, role v1alpha1.ProvisionedRole, leaf *x509.Certificate) error {
+	path := mounts.RevokePath()
 	data := map[string]any{"certificate": string(pki.EncodeCertificates(leaf))}
 	if role.StoresCertificates {
 		data = map[string]any{"serial_number": pki.FormatSerial(leaf.SerialNumber)}
@@ -47,7 +45,7 @@ func (c *Controller) revokeReplaced(ctx context.Context, log logrus.FieldLogger,
 	if !c.now().Before(old.NotAfter) {
 		return
 	}
-	if err := c.revoke(ctx, iss.ca, iss.role, old); err != nil {
+	if err := c.revoke(ctx, iss.mounts, iss.role, old); err != nil {
 		c.metrics.revocations.WithLabelValues("reissue", "error").Inc()
 		log.WithError(err).WithField("serial", serial).Warn("cannot revoke the replaced certificate")
 		c.recorder.Eventf(cert, corev1.EventTypeWarning, EventRevocationFailed, "Could not revoke replaced certificate %s: %v", serial, err)
@@ -113,7 +111,13 @@ func (c *Controller) revokeOnDelete(ctx context.Context, log logrus.FieldLogger,
 		role = ca.Status.Roles[0] // every role of a CA shares its revoke path
 		role.StoresCertificates = false
 	}
-	if err := c.revoke(ctx, ca, role, leaf); err != nil {
+	mounts, err := pkipath.For(c.mountPrefix, cert.Namespace, ca.Spec.ClusterID)
+	if err != nil {
+		c.recorder.Eventf(cert, corev1.EventTypeWarning, EventRevocationSkipped,
+			"Certificate %s not revoked: CertificateAuthority %q has no valid Vault path: %v", serial, ca.Name, err)
+		return nil
+	}
+	if err := c.revoke(ctx, mounts, role, leaf); err != nil {
 		if msg, refused := vaultRefusal(err); refused {
 			c.metrics.revocations.WithLabelValues("delete", "refused").Inc()
 			c.recorder.Eventf(cert, corev1.EventTypeWarning, EventRevocationFailed, "Vault refused to revoke certificate %s: %s", serial, msg)

@@ -116,9 +116,10 @@ func readyCA(v *fakeVault) *v1alpha1.CertificateAuthority {
 		Spec:       v1alpha1.CertificateAuthoritySpec{ClusterID: "c1"},
 		Status: v1alpha1.CertificateAuthorityStatus{
 			Conditions:   []metav1.Condition{{Type: "Ready", Status: "True", Reason: "Provisioned"}},
-			IssuingMount: "pki-c1",
-			Roles:        []v1alpha1.ProvisionedRole{{Name: "server", SignPath: "pki-c1/sign/server", RevokePath: "pki-c1/revoke"}},
-			Root:         &v1alpha1.CACertificateStatus{FingerprintSHA256: pki.Fingerprint(v.root.Cert)},
+			IssuingMount: "clusterpki/team-a/c1/issuing",
+			Roles: []v1alpha1.ProvisionedRole{{Name: "server",
+				SignPath: "clusterpki/team-a/c1/issuing/sign/server", RevokePath: "clusterpki/team-a/c1/issuing/revoke"}},
+			Root: &v1alpha1.CACertificateStatus{FingerprintSHA256: pki.Fingerprint(v.root.Cert)},
 		},
 	}
 }
@@ -188,7 +189,42 @@ func TestSyncIssuesIntoANewSecret(t *testing.T) {
 	events := f.events()
 	require.Len(t, events, 1)
 	assert.Regexp(t, `^Normal Issued Issued certificate [0-9a-f:]+, valid until .* \(Secret "web-tls" does not exist\)$`, events[0])
-	assert.Equal(t, []string{"sign pki-c1/sign/server"}, v.calls)
+	assert.Equal(t, []string{"sign clusterpki/team-a/c1/issuing/sign/server"}, v.calls)
+}
+
+func TestSyncSignsOnTheComputedPathWhateverStatusSays(t *testing.T) {
+	tests := map[string]struct {
+		signPath, revokePath, issuingMount string
+	}{
+		"another tenant's mount":       {"clusterpki/tenant-b/prod/issuing/sign/admin", "clusterpki/tenant-b/prod/issuing/revoke", "clusterpki/tenant-b/prod/issuing"},
+		"a mount outside the prefix":   {"pki-corp/sign/web", "pki-corp/revoke", "pki-corp"},
+		"an ssh engine":                {"ssh/sign/admin", "sys/revoke", "ssh"},
+		"a path climbing out":          {"clusterpki/../sys/revoke", "clusterpki/../sys/revoke", "clusterpki/.."},
+		"no paths in status at all":    {"", "", ""},
+		"the root mount of our own CA": {"clusterpki/team-a/c1/root/sign/server", "clusterpki/team-a/c1/root/revoke", "clusterpki/team-a/c1/root"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			v := newFakeVault(t)
+			ca := readyCA(v)
+			ca.Status.IssuingMount = tc.issuingMount
+			ca.Status.Roles[0].SignPath, ca.Status.Roles[0].RevokePath = tc.signPath, tc.revokePath
+			f := newFixture(t, v, ca, certificate())
+			require.NoError(t, f.sync(t))
+			assert.Equal(t, []string{"sign clusterpki/team-a/c1/issuing/sign/server"}, v.calls)
+		})
+	}
+}
+
+func TestVaultCallsOutsideThePrefixAreRefusedBeforeSending(t *testing.T) {
+	v := newFakeVault(t)
+	guard := withinPrefix{Vault: v, prefix: "clusterpki"}
+	for _, path := range []string{"pki-corp/sign/web", "sys/revoke", "ssh/sign/admin", "clusterpki/../sys/revoke", "clusterpki-x/a/b/issuing/sign/r"} {
+		_, err := guard.Write(context.Background(), "sign", path, map[string]any{})
+		require.Error(t, err, path)
+		assert.Contains(t, err.Error(), "outside the mount prefix")
+	}
+	assert.Empty(t, v.calls, "nothing reached Vault")
 }
 
 func TestSyncDoesNothingTwice(t *testing.T) {

@@ -27,8 +27,10 @@ import (
 //
 // CertificateAuthoritySpec is the desired CA hierarchy of one tenant cluster.
 type CertificateAuthoritySpecApplyConfiguration struct {
-	// clusterID identifies the tenant cluster. It names the Vault mounts
-	// (<prefix><clusterID>-root and <prefix><clusterID>), so it is a DNS label and cannot change.
+	// clusterID identifies the tenant cluster within this namespace. It names the Vault mounts
+	// <prefix>/<namespace>/<clusterID>/root and .../issuing (prefix "clusterpki" by default), so
+	// it is a DNS label and cannot change. Other namespaces may use the same clusterID: their
+	// mounts live under their own namespace.
 	ClusterID *string `json:"clusterID,omitempty"`
 	// root describes the self-signed root CA, whose key is generated inside Vault and never leaves it.
 	Root *RootCASpecApplyConfiguration `json:"root,omitempty"`
@@ -40,9 +42,6 @@ type CertificateAuthoritySpecApplyConfiguration struct {
 	// deletionPolicy says what deleting this object does to the CA in Vault: Retain (default)
 	// keeps both mounts; Delete unmounts them and destroys the CA.
 	DeletionPolicy *clusterpkiv1alpha1.DeletionPolicy `json:"deletionPolicy,omitempty"`
-	// adoptExistingMounts lets this object take over Vault mounts of its clusterID that exist
-	// but were not created for it. Without it such mounts are refused (reason MountConflict).
-	AdoptExistingMounts *bool `json:"adoptExistingMounts,omitempty"`
 }
 
 // CertificateAuthoritySpecApplyConfiguration constructs a declarative configuration of the CertificateAuthoritySpec type for use with
@@ -93,13 +92,5 @@ func (b *CertificateAuthoritySpecApplyConfiguration) WithRoles(values ...*RoleSp
 // If called multiple times, the DeletionPolicy field is set to the value of the last call.
 func (b *CertificateAuthoritySpecApplyConfiguration) WithDeletionPolicy(value clusterpkiv1alpha1.DeletionPolicy) *CertificateAuthoritySpecApplyConfiguration {
 	b.DeletionPolicy = &value
-	return b
-}
-
-// WithAdoptExistingMounts sets the AdoptExistingMounts field in the declarative configuration to the given value
-// and returns the receiver, so that objects can be built by chaining "With" function invocations.
-// If called multiple times, the AdoptExistingMounts field is set to the value of the last call.
-func (b *CertificateAuthoritySpecApplyConfiguration) WithAdoptExistingMounts(value bool) *CertificateAuthoritySpecApplyConfiguration {
-	b.AdoptExistingMounts = &value
 	return b
 }
