@@ -45,6 +45,8 @@ var ErrLeadershipLost = errors.New("leader election lost")
 // ErrLeadershipLost if leadership was lost, and releases the Lease when ctx is cancelled.
 func Run(ctx context.Context, cfg Config, run func(ctx context.Context)) error {
 	if !cfg.Enabled {
+		isLeader.WithLabelValues(cfg.Name).Set(1)
+		defer isLeader.WithLabelValues(cfg.Name).Set(0)
 		run(ctx)
 		return nil
 	}
@@ -58,6 +60,8 @@ func Run(ctx context.Context, cfg Config, run func(ctx context.Context)) error {
 	if err != nil {
 		return fmt.Errorf("create lease lock %s/%s: %w", cfg.Namespace, cfg.Name, err)
 	}
+	// A candidate reports 0 from the start, so "no replica leads" is visible, not just absent.
+	isLeader.WithLabelValues(cfg.Name).Set(0)
 
 	log := cfg.Log.WithFields(logrus.Fields{"lease": cfg.Namespace + "/" + cfg.Name, "identity": cfg.Identity})
 
@@ -85,6 +89,8 @@ func Run(ctx context.Context, cfg Config, run func(ctx context.Context)) error {
 				defer close(runDone)
 				defer cancelElect()
 				log.Info("became leader, starting controllers")
+				isLeader.WithLabelValues(cfg.Name).Set(1)
+				defer isLeader.WithLabelValues(cfg.Name).Set(0)
 				run(leaderCtx)
 				returnedEarly.Store(leaderCtx.Err() == nil)
 			},
