@@ -81,6 +81,7 @@ func New(cfg Config, log logrus.FieldLogger, kube kubernetes.Interface, client c
 
 	caInformer := caInformers.Clusterpki().V1alpha1().CertificateAuthorities()
 	c.caLister = caInformer.Lister()
+	statusMetrics.use(c.caLister)
 	// Resyncs matter here: they are how drift made in Vault behind our back gets repaired.
 	// Updates that only echo our own status or finalizer writes are dropped: they would make
 	// every CA converge twice for nothing.
