@@ -137,7 +137,10 @@ type CertificateSpec struct {
 	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
 
 	// revocationPolicy says when certificates are revoked in Vault: None (default), OnDelete,
-	// OnReissue or Always.
+	// OnReissue or Always. Revocation at deletion is retried for the cert-operator's
+	// --finalizer-timeout (5m by default) after the deletion; then, or at once when the
+	// annotation clusterpki.dev/skip-revocation is "true", the Certificate goes without it and a
+	// Warning event names the certificate left unrevoked.
 	// +optional
 	// +kubebuilder:default=None
 	RevocationPolicy RevocationPolicy `json:"revocationPolicy,omitempty"`
@@ -223,9 +226,19 @@ type CertificateStatus struct {
 	// +optional
 	NotAfter *metav1.Time `json:"notAfter,omitempty"`
 
-	// renewalTime is when the cert-operator will renew the certificate.
+	// renewalTime is when the cert-operator will renew the certificate: the time renewBefore
+	// (or renewBeforePercentage, or a third of the lifetime) asks for, but never sooner than
+	// one minute after lastIssuanceTime.
 	// +optional
 	RenewalTime *metav1.Time `json:"renewalTime,omitempty"`
+
+	// lastIssuanceTime is when Vault last signed a certificate for this Certificate (rounded up
+	// to the second), whether or not it reached the Secret. A Certificate is re-issued at most
+	// once a minute after it: renewal, a changed CA root, or a damaged or deleted Secret all wait
+	// for that floor; only a change of the spec or of the clusterpki.dev/renew annotation
+	// re-issues sooner. The floor keeps any spec from making the operator sign in a loop.
+	// +optional
+	LastIssuanceTime *metav1.Time `json:"lastIssuanceTime,omitempty"`
 
 	// serialNumber of the current certificate, colon-separated hex.
 	// +optional

@@ -92,7 +92,10 @@ type CertificateAuthoritySpec struct {
 	Roles []RoleSpec `json:"roles,omitempty"`
 
 	// deletionPolicy says what deleting this object does to the CA in Vault: Retain (default)
-	// keeps both mounts; Delete unmounts them and destroys the CA.
+	// keeps both mounts; Delete unmounts them and destroys the CA. Unmounting is retried for the
+	// ca-operator's --finalizer-timeout (5m by default) after the deletion; then the object goes
+	// without it and a Warning event names the mounts left in Vault. Changing deletionPolicy to
+	// Retain on an object being deleted lets it go at once.
 	// +optional
 	// +kubebuilder:default=Retain
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
@@ -156,7 +159,10 @@ type IssuingCASpec struct {
 	TTL string `json:"ttl,omitempty"`
 
 	// rotateBefore is how long before the issuing CA expires a new one replaces it.
-	// Defaults to a third of ttl.
+	// Defaults to a third of ttl. Rotations are at least 5 minutes apart. Once the root has
+	// less than rotateBefore (plus a minute) left, every new issuing CA would be born inside
+	// this window: the issuing CA is then no longer rotated, and RootExpiring turns True with
+	// reason RootTooShort, since the root needs attention.
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
@@ -259,7 +265,9 @@ type CertificateAuthorityStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready (with a reason when False) and RootExpiring.
+	// conditions: Ready (with a reason when False) and RootExpiring (True with reason
+	// RootExpiring within spec.root.expiryWarning of the root's end, or RootTooShort once the
+	// root is too short-lived for the issuing CA to be rotated).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

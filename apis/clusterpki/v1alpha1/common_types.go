@@ -19,7 +19,8 @@ const (
 	ConditionReady = "Ready"
 	// ConditionIssuing is True while a Certificate is being (re-)issued.
 	ConditionIssuing = "Issuing"
-	// ConditionRootExpiring is True when a CA's root is within its expiry warning window.
+	// ConditionRootExpiring is True when a CA's root is within its expiry warning window, or
+	// (reason RootTooShort) too short-lived for its issuing CA to be rotated.
 	ConditionRootExpiring = "RootExpiring"
 )
 
@@ -36,6 +37,16 @@ const (
 	// AnnotationRenew requests a re-issue (Certificate) or an issuing-CA rotation
 	// (CertificateAuthority) when its value changes; use a timestamp.
 	AnnotationRenew = "clusterpki.dev/renew"
-	// AnnotationRotateIssuer requests an issuing-CA rotation when its value changes.
+	// AnnotationRotateIssuer requests an issuing-CA rotation when its value changes. A request
+	// is answered at once, unless the current issuing CA itself answered a request less than
+	// 5 minutes ago (the floor between rotations): then it waits for the floor's end, and only
+	// the latest value is answered, so a request repeated in a loop rotates at most once per 5m.
 	AnnotationRotateIssuer = "clusterpki.dev/rotate-issuer"
+	// AnnotationSkipRevocation, set to "true" on a Certificate, lets its deletion go ahead at
+	// once without revoking its certificate in Vault (for when Vault is gone for good); the
+	// skipped serial is named in a Warning event. Without it, revocation at deletion is retried
+	// for the cert-operator's --finalizer-timeout (5m by default) and then given up the same way.
+	// For a CertificateAuthority, setting spec.deletionPolicy to Retain does the same for the
+	// unmounting of its Vault mounts.
+	AnnotationSkipRevocation = "clusterpki.dev/skip-revocation"
 )

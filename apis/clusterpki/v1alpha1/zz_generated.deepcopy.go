@@ -310,6 +310,10 @@ func (in *CertificateStatus) DeepCopyInto(out *CertificateStatus) {
 		in, out := &in.RenewalTime, &out.RenewalTime
 		*out = (*in).DeepCopy()
 	}
+	if in.LastIssuanceTime != nil {
+		in, out := &in.LastIssuanceTime, &out.LastIssuanceTime
+		*out = (*in).DeepCopy()
+	}
 	if in.LastFailureTime != nil {
 		in, out := &in.LastFailureTime, &out.LastFailureTime
 		*out = (*in).DeepCopy()

@@ -225,9 +225,9 @@ func (p *pki) newIssuingCA(ctx context.Context, plan *Plan, root *issuer, now ti
 	if csr == "" {
 		return nil, fmt.Errorf("generate issuing CA key in %s: Vault returned no CSR", plan.Mounts.Issuing)
 	}
-	// The issuing CA may not outlive its root; leave a minute of margin.
+	// The issuing CA may not outlive its root; leave a margin.
 	ttl := plan.IssuingTTL
-	if remaining := root.Cert.NotAfter.Sub(now) - time.Minute; remaining < ttl {
+	if remaining := root.Cert.NotAfter.Sub(now) - issuerMargin; remaining < ttl {
 		ttl = remaining
 	}
 	if ttl <= 0 {

@@ -24,6 +24,9 @@ type Metrics struct {
 	apiWrites        *prometheus.CounterVec
 	revocations      *prometheus.CounterVec
 	vaultRequests    *prometheus.CounterVec
+	reissuesDeferred prometheus.Counter
+	// abandoned counts revocations left undone at deletion, by reason (timeout, skipped).
+	abandoned *prometheus.CounterVec
 }
 
 // NewMetrics returns the metrics, registered in reg (metrics.Registry when nil).
@@ -69,7 +72,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "vault_requests_total",
 			Help: "Requests the cert-operator sent to Vault, by operation (sign, revoke) and result (success, error).",
 		}, []string{"operation", "result"}),
+		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "revocations_abandoned_total",
+			Help: "Certificates left unrevoked when their Certificate was deleted, by reason (timeout: Vault did not answer within --finalizer-timeout; skipped: the clusterpki.dev/skip-revocation annotation).",
+		}, []string{"reason"}),
 	}
+	m.reissuesDeferred = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Subsystem: subsystem, Name: "reissues_deferred_total",
+		Help: "Re-issues held back by the floor of one issuance per Certificate a minute (a spec or role that asks for more).",
+	})
 	var err error
 	if m.notAfter, err = metrics.RegisterIn(reg, m.notAfter); err != nil {
 		return nil, err
@@ -96,6 +107,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	if m.vaultRequests, err = metrics.RegisterIn(reg, m.vaultRequests); err != nil {
+		return nil, err
+	}
+	if m.reissuesDeferred, err = metrics.RegisterIn(reg, m.reissuesDeferred); err != nil {
+		return nil, err
+	}
+	if m.abandoned, err = metrics.RegisterIn(reg, m.abandoned); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -73,6 +73,20 @@ func (b *statusBuilder) current(leaf *x509.Certificate, renewal time.Time) *stat
 	return b
 }
 
+// issued records that Vault signed a certificate for the Certificate at signedAt.
+func (b *statusBuilder) issued(signedAt time.Time) *statusBuilder {
+	t := metav1.NewTime(signedAt)
+	b.status.LastIssuanceTime = &t
+	return b
+}
+
+// view returns the Certificate with the edited status, for decisions that read the status.
+func (b *statusBuilder) view() *v1alpha1.Certificate {
+	cert := b.cert.DeepCopy()
+	cert.Status = *b.status.DeepCopy()
+	return cert
+}
+
 // failed counts one more failed issuance, now.
 func (b *statusBuilder) failed() *statusBuilder {
 	b.status.FailedIssuanceAttempts++

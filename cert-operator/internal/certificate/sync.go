@@ -51,7 +51,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 	}
 	cert := cached.DeepCopy()
 	if cert.DeletionTimestamp != nil {
-		return c.finalize(ctx, log, cert)
+		return c.finalizeWithin(ctx, log, cert)
 	}
 	if err := c.ensureFinalizer(ctx, cert); err != nil {
 		return ignoreStale(err)
@@ -102,6 +102,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		}
 		return controller.RequeueAfter(conflictRecheck)
 	default:
+		if until, held := policy.ReissueHeld(in); held {
+			return c.holdReissue(ctx, log, cert, in, until, reason, message)
+		}
 		return c.reissue(ctx, log, cert, iss, keySpec, in, reason, message)
 	}
 }
@@ -156,8 +159,18 @@ func (c *Controller) keepCurrent(ctx context.Context, log logrus.FieldLogger, ce
 		return ignoreStale(err)
 	}
 	c.metrics.observeCertificate(cert.Namespace, cert.Name, leaf.NotAfter, renewal)
-	c.queue.EnqueueAfter(cache.MetaObjectToName(cert), renewal.Sub(c.now()))
+	c.queue.EnqueueAfter(cache.MetaObjectToName(cert), nextLook(renewal, leaf).Sub(c.now()))
 	return nil
+}
+
+// nextLook returns when a Certificate whose leaf is due for renewal at renewal needs looking at
+// again: at its renewal, or at its expiry when the floor between issuances puts the renewal
+// after it, so that Ready turns False when it expires.
+func nextLook(renewal time.Time, leaf *x509.Certificate) time.Time {
+	if leaf.NotAfter.Before(renewal) {
+		return leaf.NotAfter
+	}
+	return renewal
 }
 
 // readyMessage is the Ready condition's message for a current certificate.

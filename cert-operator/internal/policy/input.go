@@ -93,7 +93,27 @@ func RenewalPolicy(cert *v1alpha1.Certificate) renewal.Policy {
 	return p
 }
 
-// RenewalTime returns when cert's certificate leaf is due for renewal.
+// RenewalTime returns when cert's certificate leaf is due for renewal: when its spec asks, but
+// never sooner than renewal.ReissueFloor after the last issuance.
 func RenewalTime(cert *v1alpha1.Certificate, leaf *x509.Certificate) time.Time {
-	return renewal.Schedule(leaf.NotBefore, leaf.NotAfter, RenewalPolicy(cert), cert.Namespace+"/"+cert.Name)
+	at := renewal.Schedule(leaf.NotBefore, leaf.NotAfter, RenewalPolicy(cert), cert.Namespace+"/"+cert.Name)
+	if floor := renewal.NextIssuance(LastIssuance(cert, leaf), renewal.ReissueFloor); at.Before(floor) {
+		return floor
+	}
+	return at
+}
+
+// LastIssuance returns when a certificate was last signed for cert, as far as the API server
+// tells: the later of status.lastIssuanceTime and the notBefore of leaf, the certificate in the
+// Secret (nil when there is none). notBefore is only a lower bound, since Vault back-dates it,
+// but it keeps the floor when a status write was lost after the Secret was written.
+func LastIssuance(cert *v1alpha1.Certificate, leaf *x509.Certificate) time.Time {
+	var last time.Time
+	if t := cert.Status.LastIssuanceTime; t != nil {
+		last = t.Time
+	}
+	if leaf != nil && leaf.NotBefore.After(last) {
+		last = leaf.NotBefore
+	}
+	return last
 }

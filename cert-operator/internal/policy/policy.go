@@ -142,13 +142,14 @@ func RenewRequested(in Input) (string, string, bool) {
 	return "", "", false
 }
 
-// RenewalDue triggers once the renewal time of the certificate has come (or it has expired).
+// RenewalDue triggers once the certificate has expired or its renewal time has come.
 func RenewalDue(in Input) (string, string, bool) {
-	at := RenewalTime(in.Certificate, in.Data.Leaf)
-	if !in.Now.Before(at) {
-		if !in.Now.Before(in.Data.Leaf.NotAfter) {
-			return ReasonRenewing, fmt.Sprintf("the certificate expired at %s", in.Data.Leaf.NotAfter.UTC().Format(time.RFC3339)), true
-		}
+	// Expiry is checked on its own: the renewal time may lie after it when the floor between
+	// issuances holds a certificate that Vault made shorter-lived than the floor.
+	if !in.Now.Before(in.Data.Leaf.NotAfter) {
+		return ReasonRenewing, fmt.Sprintf("the certificate expired at %s", in.Data.Leaf.NotAfter.UTC().Format(time.RFC3339)), true
+	}
+	if at := RenewalTime(in.Certificate, in.Data.Leaf); !in.Now.Before(at) {
 		return ReasonRenewing, fmt.Sprintf("renewal was due at %s", at.UTC().Format(time.RFC3339)), true
 	}
 	return "", "", false

@@ -217,3 +217,113 @@ func TestRenewalTimeFollowsTheLeaf(t *testing.T) {
 	at := RenewalTime(certificate(), leaf)
 	assert.WithinRange(t, at, f.start.Add(20*time.Hour-3*time.Minute), f.start.Add(20*time.Hour))
 }
+
+func TestRenewalTimeNeverBeforeTheFloor(t *testing.T) {
+	start := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *metav1.Time { t := metav1.NewTime(start.Add(d)); return &t }
+	tests := map[string]struct {
+		cert *v1alpha1.Certificate
+		leaf *x509.Certificate
+		want time.Time
+	}{
+		"a renewBefore of nearly the whole lifetime waits for the floor after the last issuance": {
+			cert: certificate(func(c *v1alpha1.Certificate) {
+				c.Spec.TTL, c.Spec.RenewBefore = "720h", "719h59m59s"
+				c.Status.LastIssuanceTime = at(30 * time.Second)
+			}),
+			leaf: &x509.Certificate{NotBefore: start, NotAfter: start.Add(720*time.Hour + 30*time.Second)},
+			want: start.Add(30*time.Second + time.Minute),
+		},
+		"without a recorded issuance the leaf's notBefore is the floor's start": {
+			cert: certificate(func(c *v1alpha1.Certificate) { c.Spec.TTL, c.Spec.RenewBefore = "720h", "719h59m59s" }),
+			leaf: &x509.Certificate{NotBefore: start, NotAfter: start.Add(720*time.Hour + 30*time.Second)},
+			want: start.Add(time.Minute),
+		},
+		"a certificate shorter-lived than the floor is renewed at the floor, after it expired": {
+			cert: certificate(func(c *v1alpha1.Certificate) { c.Status.LastIssuanceTime = at(30 * time.Second) }),
+			leaf: &x509.Certificate{NotBefore: start, NotAfter: start.Add(50 * time.Second)},
+			want: start.Add(90 * time.Second),
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, RenewalTime(tc.cert, tc.leaf))
+		})
+	}
+}
+
+func TestReissueHeld(t *testing.T) {
+	f := newFixture(t)
+	rootFP := pki.Fingerprint(f.root.Cert)
+	issuedAt := f.start.Add(2 * time.Hour)
+	recorded := func(c *v1alpha1.Certificate) {
+		t := metav1.NewTime(issuedAt)
+		c.Status.LastIssuanceTime = &t
+		c.Generation, c.Status.ObservedGeneration = 3, 3
+	}
+	current := func(c *v1alpha1.Certificate) *corev1.Secret { return f.validSecret(c) }
+	tests := map[string]struct {
+		cert   *v1alpha1.Certificate
+		secret func(c *v1alpha1.Certificate) *corev1.Secret // nil: no Secret
+		now    time.Time
+		// wantUntil is when the re-issue may happen; zero means it is not held.
+		wantUntil time.Time
+	}{
+		"a Certificate never issued is not held": {
+			cert: certificate(), now: f.start,
+		},
+		"a deleted Secret within the floor waits for it": {
+			cert: certificate(recorded), now: issuedAt.Add(10 * time.Second),
+			wantUntil: issuedAt.Add(time.Minute),
+		},
+		"a damaged Secret within the floor waits for it": {
+			cert: certificate(recorded), now: issuedAt.Add(59 * time.Second),
+			secret: func(c *v1alpha1.Certificate) *corev1.Secret {
+				return f.validSecret(c, func(s *corev1.Secret) { delete(s.Data, corev1.TLSPrivateKeyKey) })
+			},
+			wantUntil: issuedAt.Add(time.Minute),
+		},
+		"at the floor's end nothing is held": {
+			cert: certificate(recorded), now: issuedAt.Add(time.Minute), secret: current,
+		},
+		"a leaf issued just now holds without a recorded issuance (lost status write)": {
+			cert: certificate(func(c *v1alpha1.Certificate) { c.Generation, c.Status.ObservedGeneration = 1, 1 }),
+			now:  f.start.Add(30 * time.Second), secret: current,
+			wantUntil: f.start.Add(time.Minute),
+		},
+		"a spec change since the last status is not held": {
+			cert: certificate(recorded, func(c *v1alpha1.Certificate) { c.Generation = 4 }),
+			now:  issuedAt.Add(10 * time.Second),
+		},
+		"a spec other than the Secret's is not held": {
+			cert:   certificate(recorded, func(c *v1alpha1.Certificate) { c.Spec.AltNames = []string{"www.example.com"} }),
+			secret: func(c *v1alpha1.Certificate) *corev1.Secret { return f.validSecret(certificate()) },
+			now:    issuedAt.Add(10 * time.Second),
+		},
+		"a new renew request is not held": {
+			cert: certificate(recorded, func(c *v1alpha1.Certificate) {
+				c.Annotations = map[string]string{v1alpha1.AnnotationRenew: "again"}
+			}),
+			secret: func(c *v1alpha1.Certificate) *corev1.Secret { return f.validSecret(certificate()) },
+			now:    issuedAt.Add(10 * time.Second),
+		},
+		"a renew request already answered is held": {
+			cert: certificate(recorded, func(c *v1alpha1.Certificate) {
+				c.Annotations = map[string]string{v1alpha1.AnnotationRenew: "again"}
+			}),
+			secret: current, now: issuedAt.Add(10 * time.Second),
+			wantUntil: issuedAt.Add(time.Minute),
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var s *corev1.Secret
+			if tc.secret != nil {
+				s = tc.secret(tc.cert)
+			}
+			until, held := ReissueHeld(NewInput(tc.cert, s, rootFP, tc.now))
+			assert.Equal(t, !tc.wantUntil.IsZero(), held)
+			assert.True(t, tc.wantUntil.Equal(until), "held until %s, want %s", until, tc.wantUntil)
+		})
+	}
+}

@@ -40,7 +40,10 @@ type CertificateAuthoritySpecApplyConfiguration struct {
 	// on the issuing mount.
 	Roles []RoleSpecApplyConfiguration `json:"roles,omitempty"`
 	// deletionPolicy says what deleting this object does to the CA in Vault: Retain (default)
-	// keeps both mounts; Delete unmounts them and destroys the CA.
+	// keeps both mounts; Delete unmounts them and destroys the CA. Unmounting is retried for the
+	// ca-operator's --finalizer-timeout (5m by default) after the deletion; then the object goes
+	// without it and a Warning event names the mounts left in Vault. Changing deletionPolicy to
+	// Retain on an object being deleted lets it go at once.
 	DeletionPolicy *clusterpkiv1alpha1.DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
 

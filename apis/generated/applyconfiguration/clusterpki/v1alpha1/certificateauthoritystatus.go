@@ -29,7 +29,9 @@ import (
 type CertificateAuthorityStatusApplyConfiguration struct {
 	// observedGeneration is the spec generation this status describes.
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
-	// conditions: Ready (with a reason when False) and RootExpiring.
+	// conditions: Ready (with a reason when False) and RootExpiring (True with reason
+	// RootExpiring within spec.root.expiryWarning of the root's end, or RootTooShort once the
+	// root is too short-lived for the issuing CA to be rotated).
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 	// rootMount is the Vault path of the root CA's mount.
 	RootMount *string `json:"rootMount,omitempty"`

@@ -61,7 +61,10 @@ type CertificateSpecApplyConfiguration struct {
 	// signed). Keys under clusterpki.dev/ are refused: the cert-operator sets those itself.
 	SecretTemplate *SecretTemplateApplyConfiguration `json:"secretTemplate,omitempty"`
 	// revocationPolicy says when certificates are revoked in Vault: None (default), OnDelete,
-	// OnReissue or Always.
+	// OnReissue or Always. Revocation at deletion is retried for the cert-operator's
+	// --finalizer-timeout (5m by default) after the deletion; then, or at once when the
+	// annotation clusterpki.dev/skip-revocation is "true", the Certificate goes without it and a
+	// Warning event names the certificate left unrevoked.
 	RevocationPolicy *clusterpkiv1alpha1.RevocationPolicy `json:"revocationPolicy,omitempty"`
 }
 

@@ -36,8 +36,16 @@ type CertificateStatusApplyConfiguration struct {
 	NotBefore *metav1.Time `json:"notBefore,omitempty"`
 	// notAfter is the end of the current certificate's validity.
 	NotAfter *metav1.Time `json:"notAfter,omitempty"`
-	// renewalTime is when the cert-operator will renew the certificate.
+	// renewalTime is when the cert-operator will renew the certificate: the time renewBefore
+	// (or renewBeforePercentage, or a third of the lifetime) asks for, but never sooner than
+	// one minute after lastIssuanceTime.
 	RenewalTime *metav1.Time `json:"renewalTime,omitempty"`
+	// lastIssuanceTime is when Vault last signed a certificate for this Certificate (rounded up
+	// to the second), whether or not it reached the Secret. A Certificate is re-issued at most
+	// once a minute after it: renewal, a changed CA root, or a damaged or deleted Secret all wait
+	// for that floor; only a change of the spec or of the clusterpki.dev/renew annotation
+	// re-issues sooner. The floor keeps any spec from making the operator sign in a loop.
+	LastIssuanceTime *metav1.Time `json:"lastIssuanceTime,omitempty"`
 	// serialNumber of the current certificate, colon-separated hex.
 	SerialNumber *string `json:"serialNumber,omitempty"`
 	// failedIssuanceAttempts counts issuance failures since the last success.
@@ -94,6 +102,14 @@ func (b *CertificateStatusApplyConfiguration) WithNotAfter(value metav1.Time) *C
 // If called multiple times, the RenewalTime field is set to the value of the last call.
 func (b *CertificateStatusApplyConfiguration) WithRenewalTime(value metav1.Time) *CertificateStatusApplyConfiguration {
 	b.RenewalTime = &value
+	return b
+}
+
+// WithLastIssuanceTime sets the LastIssuanceTime field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the LastIssuanceTime field is set to the value of the last call.
+func (b *CertificateStatusApplyConfiguration) WithLastIssuanceTime(value metav1.Time) *CertificateStatusApplyConfiguration {
+	b.LastIssuanceTime = &value
 	return b
 }
 

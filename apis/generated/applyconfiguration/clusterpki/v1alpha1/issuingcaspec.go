@@ -33,7 +33,10 @@ type IssuingCASpecApplyConfiguration struct {
 	// ttl is the lifetime of each issuing CA certificate; it must be shorter than the root's.
 	TTL *string `json:"ttl,omitempty"`
 	// rotateBefore is how long before the issuing CA expires a new one replaces it.
-	// Defaults to a third of ttl.
+	// Defaults to a third of ttl. Rotations are at least 5 minutes apart. Once the root has
+	// less than rotateBefore (plus a minute) left, every new issuing CA would be born inside
+	// this window: the issuing CA is then no longer rotated, and RootExpiring turns True with
+	// reason RootTooShort, since the root needs attention.
 	RotateBefore *string `json:"rotateBefore,omitempty"`
 	// keyType is the type of the issuing CA key: ec (default), rsa or ed25519.
 	KeyType *clusterpkiv1alpha1.VaultKeyType `json:"keyType,omitempty"`
