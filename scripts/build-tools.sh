@@ -2,8 +2,8 @@
 # build-tools.sh builds etcd, kube-apiserver and Vault from the Go module proxy
 # into ${CLUSTERPKI_BIN}/<name>-<version>, skipping any binary already there.
 #
-# Usage: scripts/build-tools.sh [etcd|kube-apiserver|vault|controller-gen ...]
-# With no argument it builds all of them. Each build uses a small wrapper
+# Usage: scripts/build-tools.sh [etcd|kube-apiserver|vault|controller-gen|promtool ...]
+# With no argument it builds etcd, kube-apiserver, Vault and promtool. Each build uses a small wrapper
 # module in ${CLUSTERPKI_CACHE}/build/<name>-<version> that requires the
 # upstream module; nothing is written into the clone.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -39,7 +39,7 @@ GO
   local start=$SECONDS
   with_ticker "${name} ${version}" bash -c '
     cd "$1" && { GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true; } &&
-    GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags="-s -w $2" -o "$3.tmp" "$4"' _ "${dir}" "${ldflags}" "${out}" "${pkg}"
+    GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -tags="$5" -ldflags="-s -w $2" -o "$3.tmp" "$4"' _ "${dir}" "${ldflags}" "${out}" "${pkg}" "${BUILD_TAGS:-}"
   mv "${out}.tmp" "${out}"
   log "${name} ${version}: built in $(duration $((SECONDS - start))) -> ${out}"
 }
@@ -107,15 +107,23 @@ build_controller_gen() {
     sigs.k8s.io/controller-tools/cmd/controller-gen ""
 }
 
+# promtool tests the alerting rules in deploy/monitoring (promtool test rules). remove_all_sd
+# leaves out the service discovery plugins, which promtool's rule tests never use.
+build_promtool() {
+  BUILD_TAGS=remove_all_sd wrapper_build promtool "${PROMETHEUS_VERSION}" github.com/prometheus/prometheus "${PROMETHEUS_VERSION}" \
+    github.com/prometheus/prometheus/cmd/promtool "-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}"
+}
+
 mkdir -p "${CLUSTERPKI_CACHE}"
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(etcd kube-apiserver vault)
+[[ ${#targets[@]} -eq 0 ]] && targets=(etcd kube-apiserver vault promtool)
 for t in "${targets[@]}"; do
   case "$t" in
     etcd) build_etcd ;;
     kube-apiserver) build_kube_apiserver ;;
     vault) build_vault ;;
     controller-gen) build_controller_gen ;;
+    promtool) build_promtool ;;
     *) die "unknown tool $t" ;;
   esac
 done

@@ -138,10 +138,11 @@ func MissingBinaries() ([]string, error) {
 	return missing, nil
 }
 
-// versionKeys maps each program to its line in scripts/versions.env.
-var versionKeys = map[string]string{"etcd": "ETCD_VERSION", "kube-apiserver": "KUBE_VERSION", "vault": "VAULT_VERSION"}
+// versionKeys maps each program to its line in scripts/versions.env. promtool is not one of
+// Tools: only the monitoring test needs it, and Binary builds it on first use.
+var versionKeys = map[string]string{"etcd": "ETCD_VERSION", "kube-apiserver": "KUBE_VERSION", "vault": "VAULT_VERSION", "promtool": "PROMETHEUS_VERSION"}
 
-// Binary returns the path of etcd, kube-apiserver or vault at the version pinned in
+// Binary returns the path of etcd, kube-apiserver, vault or promtool at the version pinned in
 // scripts/versions.env, building it with scripts/build-tools.sh when it is missing (progress on
 // standard error).
 func Binary(name string) (string, error) {
