@@ -24,6 +24,10 @@ import (
 // Component names the ca-operator in events.
 const Component = "ca-operator"
 
+// RotationFloor is the shortest time between two rotations of a CA's issuing CA (see
+// ca.RotationFloor).
+const RotationFloor = ca.RotationFloor
+
 // Config is what New needs.
 type Config struct {
 	// RESTConfig reaches the API server.

@@ -18,10 +18,15 @@ import (
 
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/certificate"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/renewal"
 )
 
 // Component names the cert-operator in events.
 const Component = "cert-operator"
+
+// ReissueFloor is the shortest time between two issuances for one Certificate whose spec and
+// renew annotation did not change (see renewal.ReissueFloor).
+const ReissueFloor = renewal.ReissueFloor
 
 // Vault is the Vault client the operator signs and revokes with (pkg/vault.Client): one write
 // per request, labelled with op ("sign", "revoke") for its metrics.

@@ -87,6 +87,12 @@ type operator struct {
 // holding only its policy. It stops when the test ends.
 func startOperator(t *testing.T, token string) *operator {
 	t.Helper()
+	return startOperatorWith(t, token, nil)
+}
+
+// startOperatorWith is startOperator with tune (when not nil) applied to the operator's Config.
+func startOperatorWith(t *testing.T, token string, tune func(*caoperator.Config)) *operator {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := logrus.New()
 	log.SetLevel(logrus.InfoLevel)
@@ -98,14 +104,18 @@ func startOperator(t *testing.T, token string) *operator {
 	}
 	go vc.Start(ctx)
 	recorder, stopEvents := kube.NewEventRecorder(env.KubeClient, clusterpkischeme.Scheme, caoperator.Component)
-	ca, err := caoperator.New(caoperator.Config{
+	cfg := caoperator.Config{
 		RESTConfig:      env.RESTConfig,
 		Vault:           vc,
 		Recorder:        recorder,
 		VaultPublicAddr: env.VaultAddr,
 		Resync:          3 * time.Second,
 		Log:             log,
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	ca, err := caoperator.New(cfg)
 	if err != nil {
 		cancel()
 		stopEvents()

@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/cert-operator/certoperator"
 )
 
 func TestCANotFoundOrNotReadyThenReady(t *testing.T) {
@@ -166,30 +167,35 @@ func TestKeyAlgorithms(t *testing.T) {
 }
 
 func TestRenewalWithShortTTL(t *testing.T) {
+	t.Parallel() // a minute of waiting: run alongside the other long tests
 	ns := newNamespace(t, "renew")
 	ca := setupVaultCA(t, ns, "renew")
 	createCA(t, ns, "ca", ca, true)
 	op := startOperator(t, ns)
 
+	// The shortest renewal interval the CRD admits: ttl 10m, renewBefore 90% of it.
 	createCertificate(t, certificate(ns, "short", func(c *v1alpha1.Certificate) {
-		c.Spec.TTL = "20s"
-		c.Spec.RenewBefore = "10s"
+		c.Spec.TTL = "10m"
+		c.Spec.RenewBefore = "9m"
 	}))
 	waitReady(t, ns, "short", metav1.ConditionTrue, "Issued")
 	first := leafOf(t, getSecret(t, ns, "short-tls"))
-	// Vault back-dates notBefore by 30s: the lifetime is 50s, renewal due 10s before notAfter.
-	assert.WithinDuration(t, first.NotBefore.Add(50*time.Second), first.NotAfter, 2*time.Second)
+	firstIssued := getCertificate(t, ns, "short").Status.LastIssuanceTime
+	require.NotNil(t, firstIssued, "status records the issuance")
+	// Vault back-dates notBefore by 30s: the lifetime is 10m30s, renewal due 9m before notAfter,
+	// which the jitter moves a few seconds before the floor of a minute after the issuance.
+	assert.WithinDuration(t, first.NotBefore.Add(10*time.Minute+30*time.Second), first.NotAfter, 2*time.Second)
 
 	second := waitNewSerial(t, ns, "short", "short-tls", first.SerialNumber.String())
-	renewedAt := time.Now()
-	assert.True(t, renewedAt.After(first.NotAfter.Add(-11*time.Second)), "renewed at its renewal time, not before: %s vs notAfter %s", renewedAt, first.NotAfter)
-	assert.True(t, renewedAt.Before(first.NotAfter), "renewed before expiry")
+	secondIssued := getCertificate(t, ns, "short").Status.LastIssuanceTime
+	require.NotNil(t, secondIssued)
+	assert.GreaterOrEqual(t, secondIssued.Sub(firstIssued.Time), certoperator.ReissueFloor, "renewed no sooner than the floor after the last issuance")
+	assert.True(t, secondIssued.Time.Before(first.NotAfter), "renewed before expiry")
 	assert.True(t, second.NotAfter.After(first.NotAfter))
 	waitEvent(t, ns, "short", "Normal Renewed")
 	assert.Equal(t, 1.0, op.metric(t, "clusterpki_certificate_issuances_total", map[string]string{"kind": "renewed"}))
-
-	// And again: renewals go on for ever.
-	waitNewSerial(t, ns, "short", "short-tls", second.SerialNumber.String())
+	assert.Zero(t, op.metric(t, "clusterpki_certificate_reissues_deferred_total", nil), "a renewal due before the floor is scheduled at it, not deferred")
+	assert.Empty(t, warnings(t, ns, "short"))
 }
 
 func TestReissueTriggers(t *testing.T) {
@@ -201,7 +207,8 @@ func TestReissueTriggers(t *testing.T) {
 	waitReady(t, ns, "web", metav1.ConditionTrue, "Issued")
 	serial := leafOf(t, getSecret(t, ns, "web-tls")).SerialNumber.String()
 
-	// The steps run in order on one Certificate, each starting from the previous one's result.
+	// The steps run in order on one Certificate, each starting from the previous one's result;
+	// a changed spec and a renew request re-issue at once, whatever the floor between issuances.
 	steps := []struct {
 		name   string
 		act    func(t *testing.T)
@@ -214,22 +221,6 @@ func TestReissueTriggers(t *testing.T) {
 		}, func(t *testing.T, leaf *x509.Certificate) {
 			assert.Contains(t, leaf.DNSNames, "api.example.com")
 		}},
-		{"the Secret deleted", func(t *testing.T) {
-			require.NoError(t, env.KubeClient.CoreV1().Secrets(ns).Delete(ctx(t), "web-tls", metav1.DeleteOptions{}))
-		}, nil},
-		{"a key in the Secret that is not the certificate's", func(t *testing.T) {
-			s := getSecret(t, ns, "web-tls")
-			// A well-formed key that is not the certificate's: the pair no longer matches.
-			s.Data[corev1.TLSPrivateKeyKey] = otherKey(t)
-			_, err := env.KubeClient.CoreV1().Secrets(ns).Update(ctx(t), s, metav1.UpdateOptions{})
-			require.NoError(t, err)
-		}, nil},
-		{"tls.crt garbled", func(t *testing.T) {
-			s := getSecret(t, ns, "web-tls")
-			s.Data[corev1.TLSCertKey] = []byte("garbage")
-			_, err := env.KubeClient.CoreV1().Secrets(ns).Update(ctx(t), s, metav1.UpdateOptions{})
-			require.NoError(t, err)
-		}, nil},
 		{"the renew annotation", func(t *testing.T) {
 			updateCertificate(t, ns, "web", func(c *v1alpha1.Certificate) {
 				c.Annotations = map[string]string{v1alpha1.AnnotationRenew: time.Now().Format(time.RFC3339Nano)}
@@ -237,6 +228,13 @@ func TestReissueTriggers(t *testing.T) {
 		}, func(t *testing.T, leaf *x509.Certificate) {
 			want := getCertificate(t, ns, "web").Annotations[v1alpha1.AnnotationRenew]
 			assert.Equal(t, want, getSecret(t, ns, "web-tls").Annotations["clusterpki.dev/renew-request"])
+		}},
+		{"another SAN right after", func(t *testing.T) {
+			updateCertificate(t, ns, "web", func(c *v1alpha1.Certificate) {
+				c.Spec.AltNames = append(c.Spec.AltNames, "www.example.com")
+			})
+		}, func(t *testing.T, leaf *x509.Certificate) {
+			assert.Contains(t, leaf.DNSNames, "www.example.com")
 		}},
 	}
 	for _, step := range steps {
@@ -249,6 +247,60 @@ func TestReissueTriggers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDamagedSecretWaitsForTheFloor damages the Secrets of three Certificates just issued: each
+// is re-issued, but no sooner than the floor after its last issuance, and meanwhile it is not
+// Ready and a Warning says until when.
+func TestDamagedSecretWaitsForTheFloor(t *testing.T) {
+	t.Parallel() // a minute of waiting: run alongside the other long tests
+	ns := newNamespace(t, "damaged")
+	ca := setupVaultCA(t, ns, "damaged")
+	createCA(t, ns, "ca", ca, true)
+	op := startOperator(t, ns)
+
+	damage := map[string]func(t *testing.T){
+		"deleted": func(t *testing.T) {
+			require.NoError(t, env.KubeClient.CoreV1().Secrets(ns).Delete(ctx(t), "deleted-tls", metav1.DeleteOptions{}))
+		},
+		"wrongkey": func(t *testing.T) {
+			s := getSecret(t, ns, "wrongkey-tls")
+			// A well-formed key that is not the certificate's: the pair no longer matches.
+			s.Data[corev1.TLSPrivateKeyKey] = otherKey(t)
+			_, err := env.KubeClient.CoreV1().Secrets(ns).Update(ctx(t), s, metav1.UpdateOptions{})
+			require.NoError(t, err)
+		},
+		"garbled": func(t *testing.T) {
+			s := getSecret(t, ns, "garbled-tls")
+			s.Data[corev1.TLSCertKey] = []byte("garbage")
+			_, err := env.KubeClient.CoreV1().Secrets(ns).Update(ctx(t), s, metav1.UpdateOptions{})
+			require.NoError(t, err)
+		},
+	}
+	serials := map[string]string{}
+	issued := map[string]time.Time{}
+	for name := range damage {
+		createCertificate(t, certificate(ns, name))
+	}
+	for name := range damage {
+		waitReady(t, ns, name, metav1.ConditionTrue, "Issued")
+		serials[name] = leafOf(t, getSecret(t, ns, name+"-tls")).SerialNumber.String()
+		issued[name] = getCertificate(t, ns, name).Status.LastIssuanceTime.Time
+	}
+	for name, act := range damage {
+		act(t)
+		cond := waitReady(t, ns, name, metav1.ConditionFalse, "ReissueDeferred")
+		assert.Contains(t, cond.Message, "waits until", name)
+		waitEvent(t, ns, name, "Warning ReissueDeferred")
+	}
+	for name := range damage {
+		leaf := waitNewSerial(t, ns, name, name+"-tls", serials[name])
+		c := getCertificate(t, ns, name)
+		assert.GreaterOrEqual(t, c.Status.LastIssuanceTime.Sub(issued[name]), certoperator.ReissueFloor, "%s re-issued before the floor", name)
+		assert.Equal(t, formatSerial(leaf), c.Status.SerialNumber)
+	}
+	assert.Equal(t, 6.0, op.metric(t, "clusterpki_certificate_vault_requests_total", map[string]string{"operation": "sign"}),
+		"one signature each to issue, one each to repair")
 }
 
 // otherKey returns a new PKCS#8 PEM private key.

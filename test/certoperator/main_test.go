@@ -130,6 +130,12 @@ type operator struct {
 // with the restricted Vault token and a fresh metrics registry.
 func startOperator(t *testing.T, namespace string, configure ...func(*rest.Config)) *operator {
 	t.Helper()
+	return startOperatorWith(t, namespace, nil, configure...)
+}
+
+// startOperatorWith is startOperator with tune (when not nil) applied to the operator's Config.
+func startOperatorWith(t *testing.T, namespace string, tune func(*certoperator.Config), configure ...func(*rest.Config)) *operator {
+	t.Helper()
 	restConfig := rest.CopyConfig(env.RESTConfig)
 	for _, f := range configure {
 		f(restConfig)
@@ -145,7 +151,7 @@ func startOperator(t *testing.T, namespace string, configure ...func(*rest.Confi
 	require.NoError(t, err)
 	recorder, stopEvents := kube.NewEventRecorder(kubeClient, clusterpkischeme.Scheme, certoperator.Component)
 	o := &operator{registry: prometheus.NewRegistry(), vault: &vaultWriter{c: c}, done: make(chan error, 1)}
-	op, err := certoperator.New(certoperator.Config{
+	cfg := certoperator.Config{
 		RESTConfig: restConfig,
 		Vault:      o.vault,
 		Recorder:   recorder,
@@ -153,7 +159,11 @@ func startOperator(t *testing.T, namespace string, configure ...func(*rest.Confi
 		MaxBackoff: 20 * time.Second,
 		Registry:   o.registry,
 		Log:        log,
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	op, err := certoperator.New(cfg)
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(context.Background())
 	o.cancel = cancel
