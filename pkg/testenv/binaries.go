@@ -94,7 +94,7 @@ const BuildToolsEnv = "CLUSTERPKI_BUILD_TOOLS"
 
 // typicalBuild is how long a cold build of each tool took on a 2-core machine, said up front so
 // a first run does not look stuck.
-var typicalBuild = map[string]string{"etcd": "about 1 minute", "kube-apiserver": "about 9 minutes", "vault": "about 20 minutes"}
+var typicalBuild = map[string]string{"etcd": "about 1 minute", "kube-apiserver": "about 9 minutes", "vault": "about 20 minutes", "promtool": "about 4 minutes"}
 
 // findBinaries locates (building them if missing) etcd, kube-apiserver and
 // Vault at the versions pinned in scripts/versions.env.
