@@ -87,47 +87,77 @@ func TestInvalidObjectsAreRejectedNamingTheField(t *testing.T) {
 	ns := namespace(t, "invalid")
 	client := dynamic.NewForConfigOrDie(env.RESTConfig)
 	tests := map[string]struct {
-		base, spec string
-		wantField  string // a fragment of the API server's message naming the field
+		base, spec  string
+		wantField   string // a fragment of the API server's message naming the field
+		wantMessage string // a fragment saying why; empty: the field is enough
 	}{
-		"a clusterID that is not a DNS label":            {validCA, `clusterID: Tenant_A`, "spec.clusterID"},
-		"a clusterID longer than 40 characters":          {validCA, `clusterID: ` + strings.Repeat("a", 41), "spec.clusterID"},
-		"a CA without a clusterID":                       {validCA, `clusterID: null`, "spec.clusterID"},
-		"a root without a common name":                   {validCA, `root: {ttl: 8760h}`, "spec.root.commonName"},
-		"a root ttl that is not a duration":              {validCA, `root: {commonName: r, ttl: 10y}`, "spec.root.ttl"},
-		"an unknown root key type":                       {validCA, `root: {commonName: r, keyType: dsa}`, "spec.root.keyType"},
-		"an RSA root of 1024 bits":                       {validCA, `root: {commonName: r, keyType: rsa, keyBits: 1024}`, "spec.root.keyBits"},
-		"an EC root of 2048 bits":                        {validCA, `root: {commonName: r, keyType: ec, keyBits: 2048}`, "spec.root.keyBits"},
-		"an ed25519 root with a key size":                {validCA, `root: {commonName: r, keyType: ed25519, keyBits: 256}`, "spec.root.keyBits"},
-		"an issuing CA living as long as the root":       {validCA, `issuing: {ttl: 87600h}`, "spec.issuing.ttl"},
-		"an issuing rotateBefore longer than its ttl":    {validCA, `issuing: {ttl: 100h, rotateBefore: 200h}`, "spec.issuing.rotateBefore"},
-		"duplicate role names":                           {validCA, `roles: [{name: a}, {name: a}]`, "spec.roles"},
-		"a role name that is not a DNS label":            {validCA, `roles: [{name: Server}]`, "spec.roles[0].name"},
-		"an allowed domain that is not a hostname":       {validCA, `roles: [{name: a, allowedDomains: ["bad domain"]}]`, "spec.roles[0].allowedDomains[0]"},
-		"an unknown key usage":                           {validCA, `roles: [{name: a, keyUsages: [Everything]}]`, "spec.roles[0].keyUsages[0]"},
-		"an unknown extended key usage":                  {validCA, `roles: [{name: a, extKeyUsages: [WebAuth]}]`, "spec.roles[0].extKeyUsages[0]"},
-		"a role maxTTL that is not a duration":           {validCA, `roles: [{name: a, maxTTL: forever}]`, "spec.roles[0].maxTTL"},
-		"an unknown deletion policy":                     {validCA, `deletionPolicy: Destroy`, "spec.deletionPolicy"},
-		"a certificate without any name":                 {validCert, `commonName: null`, "commonName"},
-		"a DNS SAN with an underscore":                   {validCert, `altNames: [bad_name.example.com]`, "spec.altNames[0]"},
-		"a DNS SAN with upper case":                      {validCert, `altNames: [A.example.com]`, "spec.altNames[0]"},
-		"an IP SAN that is not an IP":                    {validCert, `ipSANs: [300.1.2.3]`, "spec.ipSANs[0]"},
-		"an IP SAN that is a hostname":                   {validCert, `ipSANs: [localhost]`, "spec.ipSANs[0]"},
-		"a URI SAN that is not a URI":                    {validCert, `uriSANs: ["not a uri"]`, "spec.uriSANs[0]"},
-		"a ttl in days":                                  {validCert, `ttl: 30d`, "spec.ttl"},
-		"renewBefore as long as the ttl":                 {validCert, `{ttl: 24h, renewBefore: 24h}`, "spec.renewBefore"},
-		"renewBefore longer than the ttl":                {validCert, `{ttl: 1h, renewBefore: 2h}`, "spec.renewBefore"},
-		"renewBefore and renewBeforePercentage together": {validCert, `{renewBefore: 1h, renewBeforePercentage: 20}`, "renewBeforePercentage"},
-		"a renewBeforePercentage of 100":                 {validCert, `renewBeforePercentage: 100`, "spec.renewBeforePercentage"},
-		"an unknown private key algorithm":               {validCert, `privateKey: {algorithm: DSA}`, "spec.privateKey.algorithm"},
-		"an RSA key of 1024 bits":                        {validCert, `privateKey: {algorithm: RSA, size: 1024}`, "spec.privateKey.size"},
-		"an ECDSA key of 521 bits":                       {validCert, `privateKey: {algorithm: ECDSA, size: 521}`, "spec.privateKey.size"},
-		"an Ed25519 key with a size":                     {validCert, `privateKey: {algorithm: Ed25519, size: 256}`, "spec.privateKey.size"},
-		"an unknown revocation policy":                   {validCert, `revocationPolicy: Sometimes`, "spec.revocationPolicy"},
-		"a certificate without a caRef":                  {validCert, `caRef: null`, "spec.caRef"},
-		"a secretName that is not a DNS subdomain":       {validCert, `secretName: My_Secret`, "spec.secretName"},
-		"a role that is not a DNS label":                 {validCert, `role: "server role"`, "spec.role"},
-		"a common name longer than 64 characters":        {validCert, `commonName: ` + strings.Repeat("a", 65), "spec.commonName"},
+		"a clusterID that is not a DNS label":            {validCA, `clusterID: Tenant_A`, "spec.clusterID", ""},
+		"a clusterID longer than 40 characters":          {validCA, `clusterID: ` + strings.Repeat("a", 41), "spec.clusterID", ""},
+		"a CA without a clusterID":                       {validCA, `clusterID: null`, "spec.clusterID", ""},
+		"a root without a common name":                   {validCA, `root: {ttl: 8760h}`, "spec.root.commonName", ""},
+		"a root ttl that is not a duration":              {validCA, `root: {commonName: r, ttl: 10y}`, "spec.root.ttl", ""},
+		"an unknown root key type":                       {validCA, `root: {commonName: r, keyType: dsa}`, "spec.root.keyType", ""},
+		"an RSA root of 1024 bits":                       {validCA, `root: {commonName: r, keyType: rsa, keyBits: 1024}`, "spec.root.keyBits", ""},
+		"an EC root of 2048 bits":                        {validCA, `root: {commonName: r, keyType: ec, keyBits: 2048}`, "spec.root.keyBits", ""},
+		"an ed25519 root with a key size":                {validCA, `root: {commonName: r, keyType: ed25519, keyBits: 256}`, "spec.root.keyBits", ""},
+		"an issuing CA living as long as the root":       {validCA, `issuing: {ttl: 87600h}`, "spec.issuing.ttl", ""},
+		"an issuing rotateBefore longer than its ttl":    {validCA, `issuing: {ttl: 100h, rotateBefore: 200h}`, "spec.issuing.rotateBefore", ""},
+		"duplicate role names":                           {validCA, `roles: [{name: a}, {name: a}]`, "spec.roles", ""},
+		"a role name that is not a DNS label":            {validCA, `roles: [{name: Server}]`, "spec.roles[0].name", ""},
+		"an allowed domain that is not a hostname":       {validCA, `roles: [{name: a, allowedDomains: ["bad domain"]}]`, "spec.roles[0].allowedDomains[0]", ""},
+		"an unknown key usage":                           {validCA, `roles: [{name: a, keyUsages: [Everything]}]`, "spec.roles[0].keyUsages[0]", ""},
+		"an unknown extended key usage":                  {validCA, `roles: [{name: a, extKeyUsages: [WebAuth]}]`, "spec.roles[0].extKeyUsages[0]", ""},
+		"a role maxTTL that is not a duration":           {validCA, `roles: [{name: a, maxTTL: forever}]`, "spec.roles[0].maxTTL", ""},
+		"an unknown deletion policy":                     {validCA, `deletionPolicy: Destroy`, "spec.deletionPolicy", ""},
+		"a certificate without any name":                 {validCert, `commonName: null`, "commonName", ""},
+		"a DNS SAN with an underscore":                   {validCert, `altNames: [bad_name.example.com]`, "spec.altNames[0]", ""},
+		"a DNS SAN with upper case":                      {validCert, `altNames: [A.example.com]`, "spec.altNames[0]", ""},
+		"an IP SAN that is not an IP":                    {validCert, `ipSANs: [300.1.2.3]`, "spec.ipSANs[0]", ""},
+		"an IP SAN that is a hostname":                   {validCert, `ipSANs: [localhost]`, "spec.ipSANs[0]", ""},
+		"a URI SAN that is not a URI":                    {validCert, `uriSANs: ["not a uri"]`, "spec.uriSANs[0]", ""},
+		"a ttl in days":                                  {validCert, `ttl: 30d`, "spec.ttl", ""},
+		"renewBefore as long as the ttl":                 {validCert, `{ttl: 24h, renewBefore: 24h}`, "spec.renewBefore", ""},
+		"renewBefore longer than the ttl":                {validCert, `{ttl: 1h, renewBefore: 2h}`, "spec.renewBefore", ""},
+		"renewBefore and renewBeforePercentage together": {validCert, `{renewBefore: 1h, renewBeforePercentage: 20}`, "renewBeforePercentage", ""},
+		"a renewBeforePercentage of 100":                 {validCert, `renewBeforePercentage: 100`, "spec.renewBeforePercentage", ""},
+		"an unknown private key algorithm":               {validCert, `privateKey: {algorithm: DSA}`, "spec.privateKey.algorithm", ""},
+		"an RSA key of 1024 bits":                        {validCert, `privateKey: {algorithm: RSA, size: 1024}`, "spec.privateKey.size", ""},
+		"an ECDSA key of 521 bits":                       {validCert, `privateKey: {algorithm: ECDSA, size: 521}`, "spec.privateKey.size", ""},
+		"an Ed25519 key with a size":                     {validCert, `privateKey: {algorithm: Ed25519, size: 256}`, "spec.privateKey.size", ""},
+		"an unknown revocation policy":                   {validCert, `revocationPolicy: Sometimes`, "spec.revocationPolicy", ""},
+		"a certificate without a caRef":                  {validCert, `caRef: null`, "spec.caRef", ""},
+		"a secretName that is not a DNS subdomain":       {validCert, `secretName: My_Secret`, "spec.secretName", ""},
+		"a role that is not a DNS label":                 {validCert, `role: "server role"`, "spec.role", ""},
+		"a common name longer than 64 characters":        {validCert, `commonName: ` + strings.Repeat("a", 65), "spec.commonName", ""},
+
+		// Bounds that keep any accepted spec from making the cert-operator renew in a loop.
+		"a ttl under the 10m floor":                {validCert, `ttl: 9m59s`, "spec.ttl", "ttl must be at least 10m"},
+		"a ttl of seconds":                         {validCert, `ttl: 20s`, "spec.ttl", "Vault backdates notBefore by 30s"},
+		"renewBefore over 90% of the ttl":          {validCert, `{ttl: 10m, renewBefore: 9m1s}`, "spec.renewBefore", "renewBefore must be at most 90% of ttl"},
+		"renewBefore a second short of a 720h ttl": {validCert, `{ttl: 720h, renewBefore: 719h59m59s}`, "spec.renewBefore", "at most 90% of ttl"},
+		"renewBefore over 90% of the default ttl":  {validCert, `{ttl: null, renewBefore: 649h}`, "spec.renewBefore", "at most 90% of ttl"},
+		"a renewBeforePercentage of 91":            {validCert, `renewBeforePercentage: 91`, "spec.renewBeforePercentage", "less than or equal to 90"},
+		"a renewBeforePercentage of 0":             {validCert, `renewBeforePercentage: 0`, "spec.renewBeforePercentage", "greater than or equal to 1"},
+
+		// secretTemplate is checked as the API server checks the Secret's own metadata.
+		"a label key with a space":                         {validCert, `secretTemplate: {labels: {"bad key": x}}`, "spec.secretTemplate.labels", `label key "bad key" is not a qualified name`},
+		"a label key with an upper-case prefix":            {validCert, `secretTemplate: {labels: {"Example.com/x": x}}`, "spec.secretTemplate.labels", `label key "Example.com/x" is not a qualified name: prefix part`},
+		"a label key with an empty name":                   {validCert, `secretTemplate: {labels: {"example.com/": x}}`, "spec.secretTemplate.labels", `label key "example.com/" is not a qualified name: name part`},
+		"a label key with two slashes":                     {validCert, `secretTemplate: {labels: {"a/b/c": x}}`, "spec.secretTemplate.labels", `label key "a/b/c" is not a qualified name`},
+		"a label key name of 64 characters":                {validCert, `secretTemplate: {labels: {"` + strings.Repeat("k", 64) + `": x}}`, "spec.secretTemplate.labels", "is not a qualified name: name part must be no more than 63"},
+		"a label key prefix of 254 characters":             {validCert, `secretTemplate: {labels: {"` + strings.Repeat("p", 254) + `/k": x}}`, "spec.secretTemplate.labels", "is not a qualified name: prefix part must be no more than 253"},
+		"a label value with a space":                       {validCert, `secretTemplate: {labels: {team: "web team"}}`, "spec.secretTemplate.labels", `the value of label "team" is not a label value`},
+		"a label value ending in a dash":                   {validCert, `secretTemplate: {labels: {team: "web-"}}`, "spec.secretTemplate.labels", `the value of label "team" is not a label value`},
+		"a label value of 64 characters":                   {validCert, `secretTemplate: {labels: {team: "` + strings.Repeat("v", 64) + `"}}`, "spec.secretTemplate.labels.team", "may not be more than 63"},
+		"65 labels":                                        {validCert, `secretTemplate: {labels: {` + manyKeys(65) + `}}`, "spec.secretTemplate.labels", "must have at most 64 items"},
+		"a label under clusterpki.dev/":                    {validCert, `secretTemplate: {labels: {"clusterpki.dev/certificate": other}}`, "spec.secretTemplate.labels", `label key "clusterpki.dev/certificate" is set by the cert-operator and cannot be templated`},
+		"the managed-by label":                             {validCert, `secretTemplate: {labels: {"app.kubernetes.io/managed-by": helm}}`, "spec.secretTemplate.labels", `label key "app.kubernetes.io/managed-by" is set by the cert-operator`},
+		"an annotation key with a space":                   {validCert, `secretTemplate: {annotations: {"bad key": x}}`, "spec.secretTemplate.annotations", `annotation key "bad key" is not a qualified name`},
+		"an annotation key name of 64 characters":          {validCert, `secretTemplate: {annotations: {"` + strings.Repeat("k", 64) + `": x}}`, "spec.secretTemplate.annotations", "is not a qualified name: name part must be no more than 63"},
+		"65 annotations":                                   {validCert, `secretTemplate: {annotations: {` + manyKeys(65) + `}}`, "spec.secretTemplate.annotations", "must have at most 64 items"},
+		"annotations over 128 KiB in all":                  {validCert, `secretTemplate: {annotations: {a: "` + strings.Repeat("x", 64*1024) + `", b: "` + strings.Repeat("x", 64*1024) + `"}}`, "spec.secretTemplate.annotations", "at most 128 KiB (131072 bytes) of keys and values in all"},
+		"an annotation under clusterpki.dev/":              {validCert, `secretTemplate: {annotations: {"clusterpki.dev/spec-hash": x}}`, "spec.secretTemplate.annotations", `annotation key "clusterpki.dev/spec-hash" is set by the cert-operator and cannot be templated`},
+		"an annotation under clusterpki.dev/, capitalised": {validCert, `secretTemplate: {annotations: {"ClusterPKI.dev/renew-request": x}}`, "spec.secretTemplate.annotations", `annotation key "ClusterPKI.dev/renew-request" is set by the cert-operator`},
 	}
 	i := 0
 	for name, tc := range tests {
@@ -142,6 +172,7 @@ func TestInvalidObjectsAreRejectedNamingTheField(t *testing.T) {
 			_, err := client.Resource(gvr).Namespace(ns).Create(context.Background(), obj, metav1.CreateOptions{})
 			require.Error(t, err, "the API server accepted an invalid object")
 			assert.Contains(t, err.Error(), tc.wantField)
+			assert.Contains(t, err.Error(), tc.wantMessage)
 		})
 	}
 }
@@ -259,4 +290,62 @@ func TestKubectlExplainAndPrinterColumns(t *testing.T) {
 		assert.Contains(t, out, col)
 	}
 	assert.Contains(t, kubectl(t, "get", "clusterpki", "-n", ns), "cert")
+}
+
+// manyKeys returns n YAML map entries k0: v ... k<n-1>: v.
+func manyKeys(n int) string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d: v", i)
+	}
+	return strings.Join(keys, ", ")
+}
+
+// TestBoundsAcceptTheirLimits: every bound admits the value at its limit, so the floors are
+// where the docs say and valid metadata is not refused.
+func TestBoundsAcceptTheirLimits(t *testing.T) {
+	ns := namespace(t, "limits")
+	client := dynamic.NewForConfigOrDie(env.RESTConfig)
+	tests := map[string]string{
+		"the 10m ttl floor":                       `ttl: 10m`,
+		"the 10m ttl floor in seconds":            `ttl: 600s`,
+		"renewBefore exactly 90% of ttl":          `{ttl: 10m, renewBefore: 9m}`,
+		"renewBefore 90% of the default ttl":      `{ttl: null, renewBefore: 648h}`,
+		"a renewBeforePercentage of 90":           `renewBeforePercentage: 90`,
+		"a renewBeforePercentage of 1":            `renewBeforePercentage: 1`,
+		"labels as Kubernetes allows them":        `secretTemplate: {labels: {team: web, "example.com/tier": "", "a.b-c.example.com/My_Name.x": "Value_1.x-y", "` + strings.Repeat("k", 63) + `": "` + strings.Repeat("v", 63) + `"}}`,
+		"64 labels":                               `secretTemplate: {labels: {` + manyKeys(64) + `}}`,
+		"a label under another clusterpki domain": `secretTemplate: {labels: {"team.clusterpki.dev/x": web}}`,
+		"annotations as Kubernetes allows them":   `secretTemplate: {annotations: {"Example.com/Note": "any text at all: spaces, / and ünïcode", "x": ""}}`,
+		"annotations of 128 KiB in all":           `secretTemplate: {annotations: {a: "` + strings.Repeat("x", 64*1024-1) + `", b: "` + strings.Repeat("x", 64*1024-1) + `"}}`,
+		"an annotation under another domain":      `secretTemplate: {annotations: {"cert-manager.io/issuer": x}}`,
+	}
+	i := 0
+	for name, spec := range tests {
+		i++
+		obj := withSpec(t, validCert, spec)
+		obj.SetName(fmt.Sprintf("limit-%d", i))
+		t.Run(name, func(t *testing.T) {
+			_, err := client.Resource(certGVR).Namespace(ns).Create(context.Background(), obj, metav1.CreateOptions{})
+			require.NoError(t, err)
+		})
+	}
+}
+
+// TestKubectlExplainStatesTheFloors: the bounds are in the field docs, where kubectl explain
+// shows them.
+func TestKubectlExplainStatesTheFloors(t *testing.T) {
+	for field, want := range map[string][]string{
+		"pkicert.spec.ttl":                        {"at least 10m", "Vault backdates"},
+		"pkicert.spec.renewBefore":                {"At most 90% of ttl"},
+		"pkicert.spec.renewBeforePercentage":      {"1 to 90"},
+		"pkicert.spec.secretTemplate":             {"Keys under clusterpki.dev/ are refused"},
+		"pkicert.spec.secretTemplate.labels":      {"qualified names", "at most 63", "app.kubernetes.io/managed-by"},
+		"pkicert.spec.secretTemplate.annotations": {"qualified names", "128 KiB", "clusterpki.dev/"},
+	} {
+		out := strings.Join(strings.Fields(kubectl(t, "explain", field)), " ")
+		for _, w := range want {
+			assert.Contains(t, out, w, "kubectl explain %s", field)
+		}
+	}
 }
