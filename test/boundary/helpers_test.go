@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -100,6 +101,37 @@ func bind(t *testing.T, ns, role string, subject rbacv1.Subject) {
 		}, metav1.CreateOptions{})
 	}
 	require.NoError(t, err)
+	waitAuthorized(t, ns, role, subject)
+}
+
+// waitAuthorized waits until the API server's authorizer grants subject the first verb of the
+// first rule of ClusterRole role in ns: RBAC sees a new binding a moment after it is created.
+func waitAuthorized(t *testing.T, ns, role string, subject rbacv1.Subject) {
+	t.Helper()
+	ctx := context.Background()
+	cr, err := env.KubeClient.RbacV1().ClusterRoles().Get(ctx, role, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, cr.Rules, "ClusterRole %s has no rules", role)
+	r := cr.Rules[0]
+	username := subject.Name
+	if subject.Kind == rbacv1.ServiceAccountKind {
+		username = "system:serviceaccount:" + subject.Namespace + ":" + subject.Name
+	}
+	waitAllowed(t, username, authorizationv1.ResourceAttributes{
+		Namespace: ns, Verb: r.Verbs[0], Group: r.APIGroups[0], Resource: r.Resources[0],
+	})
+}
+
+// waitAllowed waits until the API server's authorizer allows username what attrs says.
+func waitAllowed(t *testing.T, username string, attrs authorizationv1.ResourceAttributes) {
+	t.Helper()
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: username, ResourceAttributes: &attrs,
+	}}
+	require.Eventually(t, func() bool {
+		got, err := env.KubeClient.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), review, metav1.CreateOptions{})
+		return err == nil && got.Status.Allowed
+	}, 30*time.Second, 50*time.Millisecond, "RBAC never allowed %s %+v", username, attrs)
 }
 
 // user is the RBAC subject of a person.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -68,6 +69,7 @@ func TestNamespaceOwnerWithEveryResourceCannotWriteStatus(t *testing.T) {
 		Subjects:   []rbacv1.Subject{user(bob.user)},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
+	waitAllowed(t, bob.user, authorizationv1.ResourceAttributes{Namespace: ns, Verb: "update", Group: "clusterpki.dev", Resource: "certificates", Subresource: "status"})
 
 	ca, err := bob.pki.ClusterpkiV1alpha1().CertificateAuthorities(ns).Create(ctx, certificateAuthority(ns, "ca"), metav1.CreateOptions{})
 	require.NoError(t, err)
