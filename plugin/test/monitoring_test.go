@@ -106,7 +106,7 @@ func TestMonitoringUsesExportedMetrics(t *testing.T) {
 	require.GreaterOrEqual(t, len(used), 12, "the rules and dashboard use the operators' series: %v", used)
 
 	var missing []string
-	require.Eventually(t, func() bool {
+	assert.Eventually(t, func() bool {
 		exported := scrape(t)
 		missing = missing[:0]
 		for _, n := range used {
@@ -115,8 +115,8 @@ func TestMonitoringUsesExportedMetrics(t *testing.T) {
 			}
 		}
 		return len(missing) == 0
-	}, 30*time.Second, time.Second, "series used by deploy/monitoring that the operators do not export")
-	assert.Empty(t, missing)
+	}, 30*time.Second, time.Second)
+	assert.Empty(t, missing, "series used by deploy/monitoring that the operators do not export")
 }
 
 // TestAlertRules runs promtool (built from the Prometheus module pinned in scripts/versions.env)
