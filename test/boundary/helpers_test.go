@@ -32,6 +32,7 @@ type clients struct {
 	pki  versioned.Interface
 }
 
+// newClients returns the clients of user, authenticated as cfg says.
 func newClients(user string, cfg *rest.Config) (clients, error) {
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -165,7 +166,7 @@ func policyRefusal(name string) string {
 	return fmt.Sprintf("ValidatingAdmissionPolicy '%s' with binding '%s' denied request", name, name)
 }
 
-// certificate returns a valid Certificate signed by CA ca.
+// certificate returns a valid Certificate signed by the CA "ca" of its namespace.
 func certificate(ns, name string) *v1alpha1.Certificate {
 	return &v1alpha1.Certificate{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},

@@ -15,9 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"time"
-
 	"testing"
+	"time"
 
 	"github.com/clusterpki/clusterpki/pkg/testenv"
 )
@@ -35,6 +34,8 @@ var (
 	repoRoot string
 )
 
+// TestMain starts the control plane, applies deploy/default, fills the aggregated roles and
+// waits until the policies are enforced.
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
 		env = e
