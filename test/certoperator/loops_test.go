@@ -83,6 +83,10 @@ func TestNoReissueLoops(t *testing.T) {
 				waitReady(t, ns, "loop", metav1.ConditionTrue, "Issued")
 				assert.Empty(t, warnings(t, ns, "loop"))
 			}
+			// The floor delays, it does not stop: the next issuance comes.
+			require.Eventually(t, func() bool {
+				return op.metric(t, "clusterpki_certificate_vault_requests_total", signs) >= signsBefore+1
+			}, certoperator.ReissueFloor, 200*time.Millisecond, "no issuance after the floor")
 		})
 	}
 }

@@ -443,7 +443,8 @@ func leafOf(t *testing.T, s *corev1.Secret) *x509.Certificate {
 }
 
 // waitNewSerial waits until the Secret ns/name holds a certificate whose serial is not old, and
-// the Certificate is Ready again, and returns the new leaf.
+// the Certificate is Ready again, and returns the new leaf. It waits longer than the floor
+// between issuances, which a re-issue other than for a spec change or a renew request awaits.
 func waitNewSerial(t *testing.T, ns, cert, secretName string, old string) *x509.Certificate {
 	t.Helper()
 	var leaf *x509.Certificate
@@ -462,7 +463,7 @@ func waitNewSerial(t *testing.T, ns, cert, secretName string, old string) *x509.
 		}
 		leaf = l
 		return true
-	}, 60*time.Second, 100*time.Millisecond, "no new certificate in %s/%s", ns, secretName)
+	}, certoperator.ReissueFloor+30*time.Second, 100*time.Millisecond, "no new certificate in %s/%s", ns, secretName)
 	waitReady(t, ns, cert, metav1.ConditionTrue, "Issued")
 	return leaf
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/cache"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
@@ -69,11 +70,20 @@ func (c *Controller) releaseMounted(ctx context.Context, ca *v1alpha1.Certificat
 	if mounts, err := pkipath.For(c.cfg.MountPrefix, ca.Namespace, ca.Spec.ClusterID); err == nil {
 		root, issuing = mounts.Root, mounts.Issuing
 	}
+	// Release first: a sync on a cache that has not seen the release yet fails the patch's
+	// resourceVersion guard and so neither warns nor counts a second time.
+	err := kube.RemoveFinalizer(ctx, ca, Finalizer, c.patchCA(ca))
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	c.log.WithFields(map[string]any{"ca": ca.Name, "namespace": ca.Namespace, "root": root, "issuing": issuing}).
 		Warn("released the finalizer without unmounting the CA's Vault mounts")
 	c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonUnmountAbandoned,
 		"Vault mounts %s and %s were not (all) unmounted: %s; the CertificateAuthority is deleted anyway and what is left of the CA stays in Vault. Disable those mounts by hand if it must go.",
 		root, issuing, why)
 	unmountsAbandoned.WithLabelValues("timeout").Inc()
-	return kube.RemoveFinalizer(ctx, ca, Finalizer, c.patchCA(ca))
+	return nil
 }

@@ -70,14 +70,8 @@ func (c *Controller) releaseUnrevoked(ctx context.Context, log logrus.FieldLogge
 	if err != nil {
 		return err
 	}
-	if leaf != nil {
-		serial := pki.FormatSerial(leaf.SerialNumber)
-		log.WithFields(logrus.Fields{"serial": serial, "reason": reason}).Warn("released the finalizer without revoking the certificate")
-		c.recorder.Eventf(cert, corev1.EventTypeWarning, eventReason,
-			"Certificate %s (valid until %s) was not revoked: %s; the Certificate is deleted anyway. Revoke it by hand if it must not be trusted.",
-			serial, leaf.NotAfter.UTC().Format(time.RFC3339), why)
-		c.metrics.abandoned.WithLabelValues(reason).Inc()
-	}
+	// Release first: a sync on a cache that has not seen the release yet fails the patch's
+	// resourceVersion guard and so neither warns nor counts a second time.
 	err = kube.RemoveFinalizer(ctx, cert, Finalizer, c.patchCertificate(cert))
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil
@@ -86,6 +80,14 @@ func (c *Controller) releaseUnrevoked(ctx context.Context, log logrus.FieldLogge
 		return err
 	}
 	c.metrics.forget(cert.Namespace, cert.Name)
+	if leaf != nil {
+		serial := pki.FormatSerial(leaf.SerialNumber)
+		log.WithFields(logrus.Fields{"serial": serial, "reason": reason}).Warn("released the finalizer without revoking the certificate")
+		c.recorder.Eventf(cert, corev1.EventTypeWarning, eventReason,
+			"Certificate %s (valid until %s) was not revoked: %s; the Certificate is deleted anyway. Revoke it by hand if it must not be trusted.",
+			serial, leaf.NotAfter.UTC().Format(time.RFC3339), why)
+		c.metrics.abandoned.WithLabelValues(reason).Inc()
+	}
 	return nil
 }
 
