@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -319,6 +320,11 @@ func TestVaultStoppedThenBack(t *testing.T) {
 	update(t, ns, "outage", func(ca *v1alpha1.CertificateAuthority) { ca.Spec.Roles[0].MaxTTL = "3h" })
 	ca := waitReady(t, ns, "outage", metav1.ConditionFalse, "VaultUnavailable")
 	assert.NotContains(t, conditionMessage(ca), opToken, "no token in status")
+	vaultHostPort := strings.TrimPrefix(strings.TrimPrefix(env.VaultAddr, "https://"), "http://")
+	assert.NotContains(t, conditionMessage(ca), vaultHostPort, "no Vault address in status")
+	for _, e := range events(t, ns, "outage") {
+		assert.NotContains(t, e, vaultHostPort, "no Vault address in events")
+	}
 
 	require.NoError(t, env.StartVault(context.Background()))
 	waitReady(t, ns, "outage", metav1.ConditionTrue, "Provisioned")

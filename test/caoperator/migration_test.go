@@ -55,7 +55,7 @@ func TestMigrationProcedure(t *testing.T) {
 	_, err = rootVault.Logical().Write(oldIssuing+"/intermediate/set-signed", map[string]any{
 		"certificate": signed.Data["certificate"].(string) + "\n" + root.Data["certificate"].(string)})
 	require.NoError(t, err)
-	_, err = rootVault.Logical().Write(oldIssuing+"/roles/server", map[string]any{"allowed_domains": "example.com", "allow_subdomains": true})
+	_, err = rootVault.Logical().Write(oldIssuing+"/roles/server", map[string]any{"allowed_domains": "example.com", "allow_subdomains": true, "key_type": "any"})
 	require.NoError(t, err)
 	oldLeaf, oldChain := signLeaf(t, oldIssuing+"/sign/server", "old.example.com")
 
