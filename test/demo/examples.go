@@ -123,7 +123,7 @@ func (d *demo) printTable(ctx context.Context) error {
 				notAfter = certs[0].NotAfter.UTC().Format(time.DateOnly)
 			}
 		}
-		fmt.Fprintf(w, "  ca/%s (root)\t%s\t-\t%s\t%s\n", ca.Name, root, notAfter, ready(ca.Status.Conditions))
+		fmt.Fprintf(w, "  pkica/%s (root)\t%s\t-\t%s\t%s\n", ca.Name, root, notAfter, ready(ca.Status.Conditions))
 	}
 	certs, err := api.Certificates(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -145,10 +145,10 @@ func (d *demo) printTable(ctx context.Context) error {
 				}
 			}
 		}
-		rows = append(rows, fmt.Sprintf("  cert/%s\t%s\t%s\t%s\t%s\n", c.Name, subj, truncate(sans, 60), notAfter, ready(c.Status.Conditions)))
+		rows = append(rows, fmt.Sprintf("  pkicert/%s\t%s\t%s\t%s\t%s\n", c.Name, subj, truncate(sans, 60), notAfter, ready(c.Status.Conditions)))
 	}
 	if issuing != nil {
-		fmt.Fprintf(w, "  ca/%s (issuing)\t%s\t-\t%s\t-\n", caName, subject(issuing), issuing.NotAfter.UTC().Format(time.DateOnly))
+		fmt.Fprintf(w, "  pkica/%s (issuing)\t%s\t-\t%s\t-\n", caName, subject(issuing), issuing.NotAfter.UTC().Format(time.DateOnly))
 	}
 	slices.Sort(rows)
 	for _, r := range rows {

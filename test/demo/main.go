@@ -311,10 +311,11 @@ Where things are:
   second API server, issued admin cert    %s
   KUBECONFIG, VAULT_ADDR, VAULT_TOKEN     %s  (source it)
   logs                                    %s/*.log, %s/*.log
-Try: KUBECONFIG=%s kubectl get certificateauthorities,certificates -n %s
+Try: KUBECONFIG=%s kubectl get pkica,pkicert -n %s
+     PATH="$PWD/bin:$PATH" KUBECONFIG=%s kubectl clusterpki status -n %s   (after make plugin)
 `, d.env.Kubeconfig, d.path("proof", "kubeconfig"), d.path("env"),
 		d.path("logs"), d.path("cluster"),
-		relToCwd(d.env.Kubeconfig), d.opts.namespace)
+		relToCwd(d.env.Kubeconfig), d.opts.namespace, relToCwd(d.env.Kubeconfig), d.opts.namespace)
 }
 
 func relToCwd(p string) string {
