@@ -2,9 +2,10 @@
 // the state of CertificateAuthorities and Certificates at a glance, a decoded certificate, why
 // one is not Ready, renewals and issuing-CA rotations on request, and the published trust.
 //
-// Install it with `make plugin` (into ./bin) or `go install
-// github.com/clusterpki/clusterpki/plugin/cmd/kubectl-clusterpki@latest`, and put the folder
-// on PATH: kubectl runs any program named kubectl-<name> found there as `kubectl <name>`.
+// Install it with `make plugin` (into ./bin) or `go install ./cmd/kubectl-clusterpki` from
+// plugin/ (into $GOBIN), and put the folder on PATH: kubectl runs any program named
+// kubectl-<name> found there as `kubectl <name>`. (`go install ...@version` from the proxy does
+// not work while the module replaces its siblings with local folders.)
 package main
 
 import (
