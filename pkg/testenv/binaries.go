@@ -100,12 +100,13 @@ var typicalBuild = map[string]string{"etcd": "about 1 minute", "kube-apiserver":
 // Vault at the versions pinned in scripts/versions.env.
 func findBinaries(ctx context.Context, progress io.Writer) (binaries, error) {
 	var b binaries
-	for name, dst := range map[string]*string{"etcd": &b.etcd, "kube-apiserver": &b.apiserver, "vault": &b.vault} {
+	dst := map[string]*string{"etcd": &b.etcd, "kube-apiserver": &b.apiserver, "vault": &b.vault}
+	for _, name := range Tools { // in order, so a first run builds the quickest first
 		path, err := BinaryContext(ctx, name, progress)
 		if err != nil {
 			return binaries{}, err
 		}
-		*dst = path
+		*dst[name] = path
 	}
 	return b, nil
 }
