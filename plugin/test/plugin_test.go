@@ -191,6 +191,27 @@ func TestPlugin(t *testing.T) {
 		assert.Equal(t, "CertificateAuthority tenant-a/tenant-a", report.Chain[1].Object)
 	})
 
+	t.Run("why and status reach a CA that does not exist", func(t *testing.T) {
+		const orphans = "orphans"
+		_, err := env.KubeClient.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: orphans}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		_, err = client.ClusterpkiV1alpha1().Certificates(orphans).Create(ctx, &v1alpha1.Certificate{
+			ObjectMeta: metav1.ObjectMeta{Name: "lost"},
+			Spec:       v1alpha1.CertificateSpec{CARef: v1alpha1.CARef{Name: "gone"}, Role: "server", SecretName: "lost-tls", CommonName: "etcd", TTL: "24h"},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			c, err := client.ClusterpkiV1alpha1().Certificates(orphans).Get(ctx, "lost", metav1.GetOptions{})
+			return err == nil && isFalse(c.Status.Conditions)
+		}, time.Minute, 200*time.Millisecond)
+
+		why := plugin(t, "why", "lost", "-n", orphans)
+		assert.Regexp(t, `1\. Certificate orphans/lost: Ready=False CANotFound`, why)
+		assert.Contains(t, why, "2. CertificateAuthority orphans/gone: Ready=NotFound")
+		assert.Contains(t, why, "caRef names a CertificateAuthority that does not exist in this namespace")
+		assert.Regexp(t, `(?m)^gone\s+NotFound\s+-\s+-\s+1\s+0\s+1\s+0\s+0$`, plugin(t, "status", "-n", orphans))
+	})
+
 	t.Run("trust prints the published bundle", func(t *testing.T) {
 		bundle := plugin(t, "trust", "tenant-a", "-n", ns)
 		cm, err := env.KubeClient.CoreV1().ConfigMaps(ns).Get(ctx, "tenant-a-ca", metav1.GetOptions{})
