@@ -20,6 +20,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/internal/kubelet"
 )
 
 const (
@@ -186,6 +187,12 @@ func (d *demo) startOperator(ctx context.Context, name string) (*operator, strin
 				val = systemNamespace
 			case src.FieldRef != nil && src.FieldRef.FieldPath == "metadata.name":
 				val = name + "-demo"
+			case src.ResourceFieldRef != nil:
+				v, err := kubelet.ResourceFieldValue(c, src.ResourceFieldRef)
+				if err != nil {
+					return nil, "", fmt.Errorf("env %s: %w", e.Name, err)
+				}
+				val = v
 			default:
 				return nil, "", fmt.Errorf("env %s: value source not run locally", e.Name)
 			}

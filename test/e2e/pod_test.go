@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/clusterpki/clusterpki/test/internal/kubelet"
 )
 
 // pod is an operator replica run as a local process the way a kubelet would run the shipped
@@ -126,6 +128,12 @@ func startPod(ctx context.Context, t, scope *testing.T, binary, ns, deploy, name
 				val = ns
 			case src.FieldRef != nil && src.FieldRef.FieldPath == "metadata.name":
 				val = name
+			case src.ResourceFieldRef != nil:
+				v, err := kubelet.ResourceFieldValue(c, src.ResourceFieldRef)
+				if err != nil {
+					t.Fatalf("env %s: %v", e.Name, err)
+				}
+				val = v
 			default:
 				t.Fatalf("env %s: source not simulated", e.Name)
 			}
