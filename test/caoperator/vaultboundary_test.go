@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
 
 // The tests in this file try to cross the Vault boundary the way a stolen operator token
@@ -85,13 +87,20 @@ func assertRefused(t *testing.T, c *vaultapi.Client, attempts map[string]attempt
 	}
 }
 
-func TestCertOperatorTokenReachesOnlyIssuingMountsBelowThePrefix(t *testing.T) {
+// readyCAWithForeignEngines provisions a CA called clusterID in a new namespace, beside the
+// foreign engines, and returns its namespace and mounts.
+func readyCAWithForeignEngines(t *testing.T, clusterID string) (string, pkipath.Mounts) {
+	t.Helper()
 	foreignEngines(t)
 	startOperator(t, opToken)
 	ns := namespace(t)
-	create(t, newCA(ns, "bound", "bound"))
-	waitReady(t, ns, "bound", metav1.ConditionTrue, "Provisioned")
-	own := mountsOf(t, ns, "bound")
+	create(t, newCA(ns, clusterID, clusterID))
+	waitReady(t, ns, clusterID, metav1.ConditionTrue, "Provisioned")
+	return ns, mountsOf(t, ns, clusterID)
+}
+
+func TestCertOperatorTokenReachesOnlyIssuingMountsBelowThePrefix(t *testing.T) {
+	ns, own := readyCAWithForeignEngines(t, "bound")
 	c := tokenClient(t, "cert-operator.hcl")
 
 	// The control: what the cert-operator needs is allowed (Vault's own validation answers).
@@ -121,18 +130,13 @@ func TestCertOperatorTokenReachesOnlyIssuingMountsBelowThePrefix(t *testing.T) {
 		"sign one level deeper than a mount":   {path: "clusterpki/x/" + ns + "/bound/issuing/sign/server"},
 		"sign on a mount outside the prefix":   {path: "pki-" + ns + "/sign/server"},
 		"sign on a prefix-lookalike mount":     {path: "clusterpki-x/" + ns + "/bound/issuing/sign/server"},
-		"read the mount configuration":         {path: "sys/mounts/" + own.Issuing + "/tune", data: map[string]any{"max_lease_ttl": "1s"}},
+		"tune the issuing mount":               {path: "sys/mounts/" + own.Issuing + "/tune", data: map[string]any{"max_lease_ttl": "1s"}},
 		"write the issuing mount's CRL config": {path: own.Issuing + "/config/crl", data: map[string]any{"disable": true}},
 	})
 }
 
 func TestCAOperatorTokenReachesOnlyItsMountsAndNoKeyMaterial(t *testing.T) {
-	foreignEngines(t)
-	startOperator(t, opToken)
-	ns := namespace(t)
-	create(t, newCA(ns, "keys", "keys"))
-	waitReady(t, ns, "keys", metav1.ConditionTrue, "Provisioned")
-	own := mountsOf(t, ns, "keys")
+	ns, own := readyCAWithForeignEngines(t, "keys")
 	c := tokenClient(t, "ca-operator.hcl")
 
 	// The control: configuring its own mount is allowed (the deny rules are not blanket).
