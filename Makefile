@@ -28,7 +28,7 @@ plugin: ## Build the kubectl plugin (kubectl clusterpki) into ./bin.
 	@echo "  export PATH=\"$(BIN):\$$PATH\"   # or: cp $(BIN)/kubectl-clusterpki /usr/local/bin/"
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver and Vault (cached outside the clone).
+tools: ## Build etcd, kube-apiserver, Vault and promtool (cached outside the clone; progress every 10s).
 	scripts/build-tools.sh
 
 .PHONY: generate
