@@ -82,8 +82,11 @@ func TestDeletionDoesNotWaitForVault(t *testing.T) {
 	const timeout = 15 * time.Second
 	startOperatorWith(t, opToken, func(c *caoperator.Config) { c.FinalizerTimeout = timeout })
 	ns := namespace(t)
-	create(t, newCA(ns, "drop", "drop", func(ca *v1alpha1.CertificateAuthority) { ca.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete }))
+	for _, name := range []string{"drop", "keep"} {
+		create(t, newCA(ns, name, name, func(ca *v1alpha1.CertificateAuthority) { ca.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete }))
+	}
 	waitReady(t, ns, "drop", metav1.ConditionTrue, "Provisioned")
+	waitReady(t, ns, "keep", metav1.ConditionTrue, "Provisioned")
 	abandonedBefore := counter(t, "clusterpki_ca_operator_unmounts_abandoned_total")
 
 	env.StopVault()
@@ -93,9 +96,18 @@ func TestDeletionDoesNotWaitForVault(t *testing.T) {
 			_ = env.StartVault(context.Background())
 		}
 	})
-	require.NoError(t, client.ClusterpkiV1alpha1().CertificateAuthorities(ns).Delete(context.Background(), "drop", metav1.DeleteOptions{}))
+	for _, name := range []string{"drop", "keep"} {
+		require.NoError(t, client.ClusterpkiV1alpha1().CertificateAuthorities(ns).Delete(context.Background(), name, metav1.DeleteOptions{}))
+	}
 	deleted := get(t, ns, "drop").DeletionTimestamp
 	require.NotNil(t, deleted)
+	// An admin who will not wait keeps the other CA's mounts instead: it goes at once.
+	update(t, ns, "keep", func(ca *v1alpha1.CertificateAuthority) { ca.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
+	gone(t, ns, "keep")
+	assert.True(t, time.Now().Before(deleted.Add(timeout)), "Retain let it go before the timeout")
+	for _, e := range events(t, ns, "keep") {
+		assert.NotContains(t, e, "UnmountAbandoned", "nothing was abandoned: Retain asks to keep the mounts")
+	}
 	require.True(t, assertEventually(timeout+15*time.Second, func() bool {
 		_, err := client.ClusterpkiV1alpha1().CertificateAuthorities(ns).Get(context.Background(), "drop", metav1.GetOptions{})
 		return err != nil
