@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,8 +43,21 @@ func main() {
 	flag.IntVar(&cfg.UnrelatedSecrets, "unrelated-secrets", cfg.UnrelatedSecrets, "unrelated Secrets added for the memory figure")
 	flag.IntVar(&cfg.UnrelatedSecretBytes, "unrelated-secret-bytes", cfg.UnrelatedSecretBytes, "data size of each unrelated Secret")
 	flag.DurationVar(&cfg.ChurnWindow, "churn-window", cfg.ChurnWindow, "how long operator metrics are watched after the forced resync")
-	flag.IntVar(&cfg.CertWorkers, "cert-workers", cfg.CertWorkers, "cert-operator --workers, and the issuance baseline's concurrency")
-	flag.IntVar(&cfg.CAWorkers, "ca-workers", cfg.CAWorkers, "ca-operator --workers, and the CA baseline's concurrency")
+	flag.Func("baseline-concurrency", "comma-separated concurrencies the issuance baseline runs at (default 8,16,32,64); the ratio uses the best", func(v string) error {
+		cfg.BaselineConcurrency = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return err
+			}
+			cfg.BaselineConcurrency = append(cfg.BaselineConcurrency, n)
+		}
+		return nil
+	})
+	flag.IntVar(&cfg.CAWorkers, "ca-workers", cfg.CAWorkers, "the CA baseline's concurrency (the ca-operator's default --workers)")
+	flag.IntVar(&cfg.ScaleCerts, "scale-certs", cfg.ScaleCerts, "Ready Certificates of the last scale point (RSS, restart); 0 leaves it out")
+	flag.StringVar(&cfg.ProfileDir, "profile-dir", "", "run the cert-operator with --profiling and store its CPU, heap, allocation, mutex and block profiles here")
+	flag.IntVar(&cfg.ProfileSeconds, "profile-seconds", cfg.ProfileSeconds, "length of the CPU profile taken from the start of the issuance run")
 	flag.IntVar(&cfg.Creators, "creators", cfg.Creators, "goroutines creating the objects 'at once'")
 	flag.StringVar(&cfg.TTL, "ttl", cfg.TTL, "Certificate ttl")
 	flag.DurationVar(&cfg.SettleTime, "settle", cfg.SettleTime, "wait before reading memory")
@@ -55,6 +70,9 @@ func main() {
 	var err error
 	if cfg.BinDir, err = filepath.Abs(cfg.BinDir); err == nil {
 		cfg.ResultsDir, err = filepath.Abs(cfg.ResultsDir)
+	}
+	if err == nil && cfg.ProfileDir != "" {
+		cfg.ProfileDir, err = filepath.Abs(cfg.ProfileDir)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -36,9 +36,19 @@ type Config struct {
 	UnrelatedSecretBytes int
 	// ChurnWindow is how long operator metrics are watched for churn after the forced resync.
 	ChurnWindow time.Duration
-	// CertWorkers and CAWorkers are the operators' --workers; the baselines use the same.
-	CertWorkers int
-	CAWorkers   int
+	// BaselineConcurrency are the concurrencies the issuance baseline runs at, each on its own
+	// namespace; the ratio is taken against the best throughput among them.
+	BaselineConcurrency []int
+	// CAWorkers is the CA baseline's concurrency: the ca-operator's default --workers.
+	CAWorkers int
+	// ScaleCerts is the number of Ready Certificates of the last scale point (RSS and restart),
+	// beyond MemoryCerts; 0 leaves that phase out.
+	ScaleCerts int
+	// ProfileDir, when set, runs the cert-operator with --profiling and stores its CPU profile
+	// of the first ProfileSeconds of the issuance run, and its heap, allocation, mutex and
+	// block profiles after it (and the heap at each scale point).
+	ProfileDir     string
+	ProfileSeconds int
 	// Creators is the number of goroutines creating objects "at once".
 	Creators int
 	// KeyAlgorithm and TTL of every Certificate.
@@ -65,8 +75,10 @@ func Defaults() Config {
 		UnrelatedSecrets:     10000,
 		UnrelatedSecretBytes: 4096,
 		ChurnWindow:          2 * time.Minute,
-		CertWorkers:          4,
+		BaselineConcurrency:  []int{8, 16, 32, 64},
 		CAWorkers:            8,
+		ScaleCerts:           50000,
+		ProfileSeconds:       8,
 		Creators:             16,
 		TTL:                  "24h",
 		SettleTime:           15 * time.Second,
@@ -82,6 +94,7 @@ func Quick() Config {
 	c.Certs = 50
 	c.ProvisionCAs = 4
 	c.MemoryCerts = 100
+	c.ScaleCerts = 200
 	c.UnrelatedSecrets = 100
 	c.ChurnWindow = 10 * time.Second
 	c.SettleTime = 2 * time.Second
@@ -91,8 +104,19 @@ func Quick() Config {
 
 func (c *Config) validate() error {
 	var errs []error
-	if c.CAs < 1 || c.Certs < 1 || c.CertWorkers < 1 || c.CAWorkers < 1 || c.Creators < 1 {
+	if c.CAs < 1 || c.Certs < 1 || c.CAWorkers < 1 || c.Creators < 1 {
 		errs = append(errs, errors.New("cas, certs, workers and creators must be at least 1"))
+	}
+	if len(c.BaselineConcurrency) == 0 && !c.SkipBaselines {
+		errs = append(errs, errors.New("the issuance baseline needs at least one concurrency"))
+	}
+	for _, n := range c.BaselineConcurrency {
+		if n < 1 {
+			errs = append(errs, errors.New("every baseline concurrency must be at least 1"))
+		}
+	}
+	if c.ScaleCerts != 0 && c.ScaleCerts <= c.MemoryCerts {
+		errs = append(errs, errors.New("scale-certs must be 0 or more than memory-certs"))
 	}
 	if c.ProvisionCAs < c.CAs {
 		errs = append(errs, errors.New("provision-cas must be at least cas (the issuance CAs are among them)"))

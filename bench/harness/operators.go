@@ -22,9 +22,10 @@ type operatorProc struct {
 	http                            *http.Client
 }
 
-// newOperator prepares operator name (not started): the flags it is given are only those its
-// --help lists, so the harness works with either generation of the command line.
-func newOperator(ctx context.Context, name, bin, logDir string, env []string, flags map[string]string) (*operatorProc, error) {
+// newOperator prepares operator name (not started) with the shipped Deployment's arguments and
+// the bench's flags: of those, only the ones its --help lists, so the harness works with either
+// generation of the command line.
+func newOperator(ctx context.Context, name, bin, logDir string, env []string, shippedArgs []string, flags map[string]string) (*operatorProc, error) {
 	help, _ := exec.CommandContext(ctx, bin, "--help").CombinedOutput()
 	if len(help) == 0 {
 		return nil, fmt.Errorf("%s --help printed nothing (is %s built?)", name, bin)
@@ -35,7 +36,7 @@ func newOperator(ctx context.Context, name, bin, logDir string, env []string, fl
 	}
 	flags["metrics-addr"] = addr
 	o := &operatorProc{name: name, bin: bin, logPath: filepath.Join(logDir, name+".log"), metricsAddr: addr, env: env,
-		http: &http.Client{Timeout: 30 * time.Second}}
+		http: &http.Client{Timeout: 30 * time.Second}, args: append([]string(nil), shippedArgs...)}
 	for k, v := range flags {
 		if hasFlag(string(help), k) {
 			o.args = append(o.args, "--"+k+"="+v)

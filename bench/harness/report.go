@@ -23,7 +23,9 @@ type Results struct {
 	Versions     map[string]string `json:"versions"`
 	Parameters   Config            `json:"parameters"`
 	OperatorArgs map[string]string `json:"operatorArgs"`
-	LogDir       string            `json:"logDir,omitempty"`
+	// Shipped is what each operator took from its shipped Deployment.
+	Shipped map[string]shippedRecord `json:"shipped"`
+	LogDir  string                   `json:"logDir,omitempty"`
 
 	CAProvisioning struct {
 		Operator           latencyStats       `json:"operator"`
@@ -35,6 +37,8 @@ type Results struct {
 	Issuance struct {
 		Operator             latencyStats       `json:"operator"`
 		Baseline             *latencyStats      `json:"baseline,omitempty"`
+		BaselineConcurrency  int                `json:"baselineConcurrency,omitempty"`
+		Baselines            []baselineRun      `json:"baselines,omitempty"`
 		Ratio                float64            `json:"ratio"`
 		P99OverBaselineAll   float64            `json:"p99OverBaselineAll"`
 		VaultRequestsPerCert map[string]float64 `json:"vaultRequestsPerCert"`
@@ -45,6 +49,7 @@ type Results struct {
 	Memory struct {
 		ScaleUp                    *latencyStats `json:"scaleUp,omitempty"`
 		CertOperatorMiB            float64       `json:"certOperatorMiB"`
+		CertOperatorPeakMiB        float64       `json:"certOperatorPeakMiB"`
 		CAOperatorMiB              float64       `json:"caOperatorMiB"`
 		CertOperatorWithSecretsMiB float64       `json:"certOperatorWithSecretsMiB"`
 		CAOperatorWithSecretsMiB   float64       `json:"caOperatorWithSecretsMiB"`
@@ -65,16 +70,46 @@ type Results struct {
 		CertSyncs                  float64            `json:"certSyncs"`
 		CASyncs                    float64            `json:"caSyncs"`
 	} `json:"churn"`
-	Restart struct {
-		ReadySeconds         float64 `json:"readySeconds"`
-		ReobservedSeconds    float64 `json:"reobservedSeconds"`
-		Syncs                float64 `json:"syncs"`
-		Reissued             float64 `json:"reissued"`
-		VaultRequests        float64 `json:"vaultRequests"`
-		APIWrites            float64 `json:"apiWrites"`
-		CertOperatorMiBAfter float64 `json:"certOperatorMiBAfter"`
-	} `json:"restart"`
-	Targets []Target `json:"targets"`
+	Restart     RestartFigures `json:"restart"`
+	ScalePoints []ScalePoint   `json:"scalePoints"`
+	Targets     []Target       `json:"targets"`
+}
+
+// RestartFigures are what a restart of the cert-operator showed.
+type RestartFigures struct {
+	ReadySeconds         float64 `json:"readySeconds"`
+	ReobservedSeconds    float64 `json:"reobservedSeconds"`
+	Syncs                float64 `json:"syncs"`
+	Reissued             float64 `json:"reissued"`
+	VaultRequests        float64 `json:"vaultRequests"`
+	APIWrites            float64 `json:"apiWrites"`
+	CertOperatorMiBAfter float64 `json:"certOperatorMiBAfter"`
+	CertOperatorPeakMiB  float64 `json:"certOperatorPeakMiBAfter"`
+}
+
+// ScalePoint is the cert-operator with a number of Ready Certificates: its memory, and how
+// long a restart takes to re-observe them.
+type ScalePoint struct {
+	Certificates        int            `json:"certificates"`
+	Created             *latencyStats  `json:"created,omitempty"`
+	CertOperatorMiB     float64        `json:"certOperatorMiB"`
+	CertOperatorPeakMiB float64        `json:"certOperatorPeakMiB"`
+	CAOperatorMiB       float64        `json:"caOperatorMiB"`
+	Restart             RestartFigures `json:"restart"`
+}
+
+// baselineRun is the issuance baseline at one concurrency.
+type baselineRun struct {
+	Concurrency int          `json:"concurrency"`
+	Stats       latencyStats `json:"stats"`
+}
+
+// shippedRecord is what an operator took from its shipped Deployment.
+type shippedRecord struct {
+	Manifest       string   `json:"manifest"`
+	Args           []string `json:"args"`
+	Env            []string `json:"env"`
+	MemoryLimitMiB float64  `json:"memoryLimitMiB"`
 }
 
 // Target is one goal of issue 7 and whether the run met it.
@@ -98,7 +133,7 @@ type Machine struct {
 
 func newResults(cfg Config) *Results {
 	cfg.Logf = nil
-	r := &Results{Started: time.Now(), Parameters: cfg, OperatorArgs: map[string]string{}, Machine: machine()}
+	r := &Results{Started: time.Now(), Parameters: cfg, OperatorArgs: map[string]string{}, Shipped: map[string]shippedRecord{}, Machine: machine()}
 	return r
 }
 
@@ -177,7 +212,25 @@ func (r *Results) finish(err error) {
 		m.CertOperatorChangePct < 10, m.CertOperatorWithSecretsMiB > 0)
 	add("Zero churn: Vault sign calls", "0", fmt.Sprint(c.VaultSignCalls), c.VaultSignCalls == 0, c.WindowSeconds > 0)
 	add("Zero churn: operator API writes", "0", fmt.Sprint(c.OperatorAPIWrites), c.OperatorAPIWrites == 0, c.WindowSeconds > 0)
-	add("Restart: re-issued", "0", fmt.Sprint(rs.Reissued), rs.Reissued == 0, rs.ReobservedSeconds > 0)
+	reissued, restarts := 0.0, 0
+	for _, sp := range r.ScalePoints {
+		if sp.Restart.ReobservedSeconds > 0 {
+			reissued += sp.Restart.Reissued
+			restarts++
+		}
+	}
+	add("Restart: re-issued", "0", fmt.Sprintf("%v (over %d restarts)", reissued, restarts), reissued == 0 && rs.Reissued == 0, restarts > 0)
+	limit := r.Shipped["cert-operator"].MemoryLimitMiB
+	add(fmt.Sprintf("Shipped memory limit vs 2× RSS with %d Certificates", r.Parameters.MemoryCerts), "≥ 2×",
+		fmt.Sprintf("%.0f MiB vs %.1f MiB (%.1f×)", limit, m.CertOperatorMiB, limit/max(m.CertOperatorMiB, 1)),
+		limit >= 2*m.CertOperatorMiB, limit > 0 && m.CertOperatorMiB > 0)
+	if n := len(r.ScalePoints); n > 0 && r.Parameters.ScaleCerts > 0 {
+		last := r.ScalePoints[n-1]
+		peak := max(last.CertOperatorPeakMiB, last.Restart.CertOperatorPeakMiB)
+		add(fmt.Sprintf("cert-operator peak RSS with %d Certificates vs shipped limit", last.Certificates), fmt.Sprintf("< %.0f MiB", limit),
+			fmt.Sprintf("%.1f MiB (steady %.1f MiB)", peak, last.CertOperatorMiB), peak < limit,
+			last.Certificates == r.Parameters.ScaleCerts && peak > 0 && limit > 0)
+	}
 }
 
 // write stores results.json, results.md and results.png in dir.
@@ -212,8 +265,16 @@ func (r *Results) markdown() string {
 	p("Versions: %s.", joinMap(r.Versions))
 	p("")
 	c := r.Parameters
-	p("Parameters: %d CAs, %d Certificates at once (ECDSA P-256, ttl %s), %d CAs provisioned, %d Certificates for memory/restart, %d unrelated Secrets of %d B, churn window %s, cert-operator --workers=%d, ca-operator --workers=%d, %d creating goroutines.",
-		c.CAs, c.Certs, c.TTL, c.ProvisionCAs, c.MemoryCerts, c.UnrelatedSecrets, c.UnrelatedSecretBytes, c.ChurnWindow, c.CertWorkers, c.CAWorkers, c.Creators)
+	p("Parameters: %d CAs, %d Certificates at once (ECDSA P-256, ttl %s), %d CAs provisioned, %d Certificates for memory/churn/restart, scale point %d, %d unrelated Secrets of %d B, churn window %s, issuance baseline at concurrency %v, CA baseline at %d, %d creating goroutines.",
+		c.CAs, c.Certs, c.TTL, c.ProvisionCAs, c.MemoryCerts, c.ScaleCerts, c.UnrelatedSecrets, c.UnrelatedSecretBytes, c.ChurnWindow, c.BaselineConcurrency, c.CAWorkers, c.Creators)
+	p("")
+	p("Both operators run with their shipped Deployment's arguments and environment; the bench replaces only addresses, auth (a Vault token instead of a ServiceAccount login) and leader election (one replica), and limits them to the bench namespace:")
+	p("")
+	for _, name := range []string{"ca-operator", "cert-operator"} {
+		if sh, ok := r.Shipped[name]; ok {
+			p("- %s (`%s`): args `%s`; env `%s`; memory limit %.0f MiB.", name, sh.Manifest, strings.Join(sh.Args, " "), strings.Join(sh.Env, " "), sh.MemoryLimitMiB)
+		}
+	}
 	p("")
 	p("## Targets")
 	p("")
@@ -238,9 +299,16 @@ func (r *Results) markdown() string {
 		p("| %s | %.1f | %.2fs | %.2fs | %.2fs | %.2fs | %.2fs |", name, s.ThroughputPerS, s.P50S, s.P95S, s.P99S, s.MaxS, s.DurationS)
 	}
 	row("cert-operator", &r.Issuance.Operator)
-	row("baseline (key, sign, Secret, status)", r.Issuance.Baseline)
+	for i := range r.Issuance.Baselines {
+		b := &r.Issuance.Baselines[i]
+		best := ""
+		if b.Concurrency == r.Issuance.BaselineConcurrency {
+			best = " — best"
+		}
+		row(fmt.Sprintf("baseline at %d concurrent (key, sign, Secret, status)%s", b.Concurrency, best), &b.Stats)
+	}
 	p("")
-	p("Ratio operator/baseline: **%.2f**. Certificates issued by the operator (its issuances counter): %.0f.", r.Issuance.Ratio, r.Issuance.Issued)
+	p("Ratio operator/best baseline (concurrency %d): **%.2f**. Certificates issued by the operator (its issuances counter): %.0f.", r.Issuance.BaselineConcurrency, r.Issuance.Ratio, r.Issuance.Issued)
 	p("")
 	p("Per certificate — Vault requests: %s; operator API writes: %s; all API requests the API server saw apart from the harness's own (non-watch, both operators and events included): %.2f.",
 		joinFloatMap(r.Issuance.VaultRequestsPerCert), joinFloatMap(r.Issuance.APIWritesPerCert), r.Issuance.APIRequestsPerCert)
@@ -270,7 +338,7 @@ func (r *Results) markdown() string {
 	}
 	p("| | %d Ready Certificates | + %d unrelated Secrets | change |", c.MemoryCerts, c.UnrelatedSecrets)
 	p("|---|---|---|---|")
-	p("| cert-operator | %.1f MiB | %.1f MiB | %+.1f %% |", m.CertOperatorMiB, m.CertOperatorWithSecretsMiB, m.CertOperatorChangePct)
+	p("| cert-operator | %.1f MiB (peak so far %.1f MiB) | %.1f MiB | %+.1f %% |", m.CertOperatorMiB, m.CertOperatorPeakMiB, m.CertOperatorWithSecretsMiB, m.CertOperatorChangePct)
 	p("| ca-operator | %.1f MiB | %.1f MiB | |", m.CAOperatorMiB, m.CAOperatorWithSecretsMiB)
 	p("")
 	p("## Zero churn")
@@ -290,6 +358,29 @@ func (r *Results) markdown() string {
 	rs := r.Restart
 	p("Ready (/readyz) after %.2fs; all %d re-observed (syncs ≥ N, queue empty) after **%.2fs**; re-issued **%.0f**, Vault requests %.0f, API writes %.0f; RSS afterwards %.1f MiB.",
 		rs.ReadySeconds, c.MemoryCerts, rs.ReobservedSeconds, rs.Reissued, rs.VaultRequests, rs.APIWrites, rs.CertOperatorMiBAfter)
+	p("")
+	p("## Scale points")
+	p("")
+	p("RSS after settling with N Ready Certificates (peak: VmHWM since the process started), then the cert-operator killed and started again. Shipped memory limit: %.0f MiB.", r.Shipped["cert-operator"].MemoryLimitMiB)
+	p("")
+	p("| Ready Certificates | created at | cert-operator RSS | peak | per certificate | restart: /readyz | all re-observed | re-issued | RSS after restart (peak) |")
+	p("|---|---|---|---|---|---|---|---|---|")
+	for _, sp := range r.ScalePoints {
+		created := "—"
+		if sp.Created != nil {
+			created = fmt.Sprintf("%.1f/s", sp.Created.ThroughputPerS)
+		}
+		p("| %d | %s | %.1f MiB | %.1f MiB | %.1f KiB | %.2fs | %.2fs | %.0f | %.1f MiB (%.1f MiB) |", sp.Certificates, created, sp.CertOperatorMiB, sp.CertOperatorPeakMiB,
+			sp.CertOperatorMiB*1024/float64(sp.Certificates), sp.Restart.ReadySeconds, sp.Restart.ReobservedSeconds, sp.Restart.Reissued,
+			sp.Restart.CertOperatorMiBAfter, sp.Restart.CertOperatorPeakMiB)
+	}
+	if n := len(r.ScalePoints); n >= 2 {
+		a, b := r.ScalePoints[0], r.ScalePoints[n-1]
+		p("")
+		p("Growth between %d and %d: %.2f KiB of RSS per certificate; re-observation %.2f ms per certificate.", a.Certificates, b.Certificates,
+			(b.CertOperatorMiB-a.CertOperatorMiB)*1024/float64(b.Certificates-a.Certificates),
+			(b.Restart.ReobservedSeconds-a.Restart.ReobservedSeconds)*1000/float64(b.Certificates-a.Certificates))
+	}
 	p("")
 	p("Operator command lines: %s.", joinMap(r.OperatorArgs))
 	p("")

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -112,9 +113,16 @@ func (r *run) all(ctx context.Context, work string) error {
 	}{
 		{"CA provisioning", r.caProvisioning},
 		{"issuance", r.issuance},
+		{"scale point " + fmt.Sprint(r.cfg.Certs), func(ctx context.Context) error { return r.scalePoint(ctx, r.cfg.Certs, nil) }},
 		{"memory", r.memory},
 		{"zero churn", r.churn},
 		{"restart", r.restart},
+	}
+	if r.cfg.ScaleCerts > 0 {
+		steps = append(steps, struct {
+			name string
+			f    func(context.Context) error
+		}{"scale point " + fmt.Sprint(r.cfg.ScaleCerts), r.scaleUp})
 	}
 	for _, s := range steps {
 		r.cfg.logf("phase: %s", s.name)
@@ -177,20 +185,28 @@ func (r *run) setup(ctx context.Context, work string) error {
 		if err := os.WriteFile(tokenFile, []byte(tokens[name]), 0o600); err != nil {
 			return err
 		}
-		workers := r.cfg.CertWorkers
-		if name == "ca-operator" {
-			workers = r.cfg.CAWorkers
-		}
-		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "VAULT_ADDR=" + r.env.VaultAddr,
-			"VAULT_TOKEN=" + tokens[name], "CLUSTERPKI_VAULT_TOKEN=" + tokens[name]}
-		op, err := newOperator(ctx, name, filepath.Join(r.cfg.BinDir, name), logDir, env, map[string]string{
-			"kubeconfig": r.env.Kubeconfig, "vault-addr": r.env.VaultAddr, "vault-auth": "token",
-			"vault-token-file": tokenFile, "leader-elect": "false", "workers": fmt.Sprint(workers),
-			"namespace": opNS, "vault-public-addr": r.env.VaultAddr,
-		})
+		// The operator runs as its shipped Deployment runs it (arguments, environment, memory
+		// limit); only addresses, auth and the namespace it watches are the bench's.
+		sh, err := readShipped(r.repoRoot, name)
 		if err != nil {
 			return err
 		}
+		env := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "VAULT_ADDR=" + r.env.VaultAddr,
+			"VAULT_TOKEN=" + tokens[name], "CLUSTERPKI_VAULT_TOKEN=" + tokens[name]}, sh.Env...)
+		flags := map[string]string{
+			"kubeconfig": r.env.Kubeconfig, "vault-addr": r.env.VaultAddr, "vault-auth": "token",
+			"vault-token-file": tokenFile, "leader-elect": "false",
+			"namespace": opNS, "vault-public-addr": r.env.VaultAddr,
+		}
+		if name == "cert-operator" && r.cfg.ProfileDir != "" {
+			flags["profiling"] = "true"
+		}
+		op, err := newOperator(ctx, name, filepath.Join(r.cfg.BinDir, name), logDir, env, sh.Args, flags)
+		if err != nil {
+			return err
+		}
+		r.res.Shipped[name] = shippedRecord{Manifest: strings.TrimPrefix(sh.Path, r.repoRoot+"/"), Args: sh.Args, Env: sh.Env,
+			MemoryLimitMiB: float64(sh.MemoryLimitBytes) / (1 << 20)}
 		if err := op.start(ctx); err != nil {
 			return err
 		}
@@ -318,11 +334,20 @@ func (r *run) issuance(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cpu := r.startCPUProfile(ctx, "cpu-issuance.pprof")
 	if err := createCertificates(ctx, r.client, t, opNS, 0, r.cfg.Certs, r.cfg.CAs, r.cfg.Creators, r.cfg.TTL); err != nil {
 		return err
 	}
 	if err := t.wait(ctx, r.cfg.PhaseTimeout); err != nil {
 		return err
+	}
+	if err := <-cpu; err != nil {
+		return err
+	}
+	for _, p := range []string{"heap", "allocs", "mutex", "block"} {
+		if err := r.saveProfile(ctx, p, p+"-issuance.pprof"); err != nil {
+			return err
+		}
 	}
 	time.Sleep(2 * time.Second) // let the last status writes and events land in the counters
 	after, err := r.counters(ctx)
@@ -358,13 +383,6 @@ func (r *run) issuance(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	bt, err := newTracker(bctx, r.kube, r.client, baselineNS, r.cfg.Certs)
-	if err != nil {
-		return err
-	}
-	defer bt.stop()
 	vc, err := r.env.VaultClient()
 	if err != nil {
 		return err
@@ -375,23 +393,18 @@ func (r *run) issuance(ctx context.Context) error {
 		return err
 	}
 	vc.SetToken(tok.Auth.ClientToken)
-	b := &baselineIssuer{kube: r.kube, client: r.client, vault: vc, cas: cas, ns: baselineNS, workers: r.cfg.CertWorkers}
-	if err := b.run(bctx); err != nil {
-		return err
-	}
-	if err := createCertificates(ctx, r.client, bt, baselineNS, 0, r.cfg.Certs, r.cfg.CAs, r.cfg.Creators, r.cfg.TTL); err != nil {
-		return err
-	}
-	if err := bt.wait(ctx, r.cfg.PhaseTimeout); err != nil {
-		select {
-		case e := <-b.errs:
-			return fmt.Errorf("baseline: %w (first error: %v)", err, e)
-		default:
-			return fmt.Errorf("baseline: %w", err)
+	for _, n := range r.cfg.BaselineConcurrency {
+		bl, err := r.issuanceBaseline(ctx, vc, cas, n)
+		if err != nil {
+			return err
+		}
+		r.cfg.logf("issuance baseline at concurrency %d: %.1f certificates/s", n, bl.ThroughputPerS)
+		is.Baselines = append(is.Baselines, baselineRun{Concurrency: n, Stats: bl})
+		if is.Baseline == nil || bl.ThroughputPerS > is.Baseline.ThroughputPerS {
+			is.Baseline, is.BaselineConcurrency = &bl, n
 		}
 	}
-	bl := summarize(bt.results())
-	is.Baseline = &bl
+	bl := *is.Baseline
 	if bl.ThroughputPerS > 0 {
 		is.Ratio = is.Operator.ThroughputPerS / bl.ThroughputPerS
 	}
@@ -399,6 +412,38 @@ func (r *run) issuance(ctx context.Context) error {
 		is.P99OverBaselineAll = is.Operator.P99S / bl.DurationS
 	}
 	return nil
+}
+
+// issuanceBaseline runs the issuance baseline at concurrency n on a namespace of its own
+// (which no operator watches) and returns its figures.
+func (r *run) issuanceBaseline(ctx context.Context, vc *vaultapi.Client, cas map[string]issuingCA, n int) (latencyStats, error) {
+	ns := fmt.Sprintf("%s-%d", baselineNS, n)
+	if _, err := r.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return latencyStats{}, err
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bt, err := newTracker(bctx, r.kube, r.client, ns, r.cfg.Certs)
+	if err != nil {
+		return latencyStats{}, err
+	}
+	defer bt.stop()
+	b := &baselineIssuer{kube: r.kube, client: r.client, vault: vc, cas: cas, ns: ns, workers: n}
+	if err := b.run(bctx); err != nil {
+		return latencyStats{}, err
+	}
+	if err := createCertificates(ctx, r.client, bt, ns, 0, r.cfg.Certs, r.cfg.CAs, r.cfg.Creators, r.cfg.TTL); err != nil {
+		return latencyStats{}, err
+	}
+	if err := bt.wait(ctx, r.cfg.PhaseTimeout); err != nil {
+		select {
+		case e := <-b.errs:
+			return latencyStats{}, fmt.Errorf("baseline at %d: %w (first error: %v)", n, err, e)
+		default:
+			return latencyStats{}, fmt.Errorf("baseline at %d: %w", n, err)
+		}
+	}
+	return summarize(bt.results()), nil
 }
 
 func sumMap(m map[string]float64) float64 {
@@ -446,6 +491,9 @@ func (r *run) memory(ctx context.Context) error {
 	if m.CertOperatorMiB, m.CAOperatorMiB, err = r.rss(); err != nil {
 		return err
 	}
+	if hwm, err := procStatusBytes(r.certOp.pid(), "VmHWM:"); err == nil {
+		m.CertOperatorPeakMiB = float64(hwm) / (1 << 20)
+	}
 	data := make([]byte, r.cfg.UnrelatedSecretBytes)
 	for i := range data {
 		data[i] = byte('a' + i%26)
@@ -466,6 +514,47 @@ func (r *run) memory(ctx context.Context) error {
 	if m.CertOperatorMiB > 0 {
 		m.CertOperatorChangePct = 100 * (m.CertOperatorWithSecretsMiB - m.CertOperatorMiB) / m.CertOperatorMiB
 	}
+	return r.saveProfile(ctx, "heap", fmt.Sprintf("heap-%d.pprof", r.cfg.MemoryCerts))
+}
+
+// scaleUp creates Certificates up to ScaleCerts at once, waits for them, and records the
+// scale point.
+func (r *run) scaleUp(ctx context.Context) error {
+	from, to := r.cfg.MemoryCerts, r.cfg.ScaleCerts
+	t, err := newTracker(ctx, r.kube, r.client, opNS, to-from)
+	if err != nil {
+		return err
+	}
+	defer t.stop()
+	if err := createCertificates(ctx, r.client, t, opNS, from, to, r.cfg.CAs, r.cfg.Creators, r.cfg.TTL); err != nil {
+		return err
+	}
+	if err := t.wait(ctx, r.cfg.PhaseTimeout); err != nil {
+		return err
+	}
+	st := summarize(t.results())
+	if err := r.saveProfile(ctx, "heap", fmt.Sprintf("heap-%d.pprof", to)); err != nil {
+		return err
+	}
+	return r.scalePoint(ctx, to, &st)
+}
+
+// scalePoint records the cert-operator's memory with n Ready Certificates (after SettleTime),
+// then restarts it and records how long it takes to re-observe them all.
+func (r *run) scalePoint(ctx context.Context, n int, created *latencyStats) error {
+	time.Sleep(r.cfg.SettleTime)
+	sp := ScalePoint{Certificates: n, Created: created}
+	var err error
+	if sp.CertOperatorMiB, sp.CAOperatorMiB, err = r.rss(); err != nil {
+		return err
+	}
+	if hwm, err := procStatusBytes(r.certOp.pid(), "VmHWM:"); err == nil {
+		sp.CertOperatorPeakMiB = float64(hwm) / (1 << 20)
+	}
+	if sp.Restart, err = r.restartAt(ctx, n); err != nil {
+		return err
+	}
+	r.res.ScalePoints = append(r.res.ScalePoints, sp)
 	return nil
 }
 
@@ -527,35 +616,55 @@ func (r *run) churn(ctx context.Context) error {
 }
 
 func (r *run) restart(ctx context.Context) error {
-	rs := &r.res.Restart
+	rs, err := r.restartAt(ctx, r.cfg.MemoryCerts)
+	if err != nil {
+		return err
+	}
+	r.res.Restart = rs
+	for i := range r.res.ScalePoints {
+		if r.res.ScalePoints[i].Certificates == r.cfg.MemoryCerts {
+			return nil
+		}
+	}
+	// The memory phase measured this scale point's RSS; the restart completes it.
+	r.res.ScalePoints = append(r.res.ScalePoints, ScalePoint{Certificates: r.cfg.MemoryCerts, Created: r.res.Memory.ScaleUp,
+		CertOperatorMiB: r.res.Memory.CertOperatorMiB, CAOperatorMiB: r.res.Memory.CAOperatorMiB,
+		CertOperatorPeakMiB: r.res.Memory.CertOperatorPeakMiB, Restart: rs})
+	return nil
+}
+
+// restartAt kills the cert-operator holding n Ready Certificates, starts it again and measures
+// how long it takes to re-observe them all, and what it re-issued or wrote meanwhile.
+func (r *run) restartAt(ctx context.Context, n int) (RestartFigures, error) {
+	var rs RestartFigures
 	r.certOp.kill()
 	start := time.Now()
 	if err := r.certOp.start(ctx); err != nil {
-		return err
+		return rs, err
 	}
 	rs.ReadySeconds = time.Since(start).Seconds()
 	deadline := start.Add(r.cfg.PhaseTimeout)
 	for {
 		s, err := r.certOp.metrics(ctx)
 		if err != nil {
-			return err
+			return rs, err
 		}
 		syncs := s.sum(mSyncCount, map[string]string{"controller": certController})
 		depth := s.sum(mQueueDepth, map[string]string{"controller": certController})
-		if syncs >= float64(r.cfg.MemoryCerts) && depth == 0 {
+		if syncs >= float64(n) && depth == 0 {
 			rs.ReobservedSeconds = time.Since(start).Seconds()
 			rs.Syncs = syncs
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("cert-operator re-observed %v of %d Certificates after %v", syncs, r.cfg.MemoryCerts, r.cfg.PhaseTimeout)
+			return rs, fmt.Errorf("cert-operator re-observed %v of %d Certificates after %v", syncs, n, r.cfg.PhaseTimeout)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(5 * time.Second) // anything re-issued late still counts
 	s, err := r.certOp.metrics(ctx)
 	if err != nil {
-		return err
+		return rs, err
 	}
 	rs.Reissued = s.sum(mCertIssued, nil)
 	rs.VaultRequests = s.sum(mCertVault, nil)
@@ -563,5 +672,60 @@ func (r *run) restart(ctx context.Context) error {
 	if mib, err := rssBytes(r.certOp.pid()); err == nil {
 		rs.CertOperatorMiBAfter = float64(mib) / (1 << 20)
 	}
-	return nil
+	if hwm, err := procStatusBytes(r.certOp.pid(), "VmHWM:"); err == nil {
+		rs.CertOperatorPeakMiB = float64(hwm) / (1 << 20)
+	}
+	return rs, nil
+}
+
+// startCPUProfile takes the cert-operator's CPU profile of the next ProfileSeconds into file
+// (when profiling); the channel answers once it is stored.
+func (r *run) startCPUProfile(ctx context.Context, file string) <-chan error {
+	done := make(chan error, 1)
+	if r.cfg.ProfileDir == "" {
+		done <- nil
+		return done
+	}
+	go func() {
+		done <- r.fetchProfile(ctx, fmt.Sprintf("profile?seconds=%d", r.cfg.ProfileSeconds), file)
+	}()
+	return done
+}
+
+// saveProfile stores the cert-operator's profile called name (heap, allocs, mutex, block) into
+// file, when profiling.
+func (r *run) saveProfile(ctx context.Context, name, file string) error {
+	if r.cfg.ProfileDir == "" {
+		return nil
+	}
+	return r.fetchProfile(ctx, name, file)
+}
+
+func (r *run) fetchProfile(ctx context.Context, path, file string) error {
+	if err := os.MkdirAll(r.cfg.ProfileDir, 0o755); err != nil {
+		return err
+	}
+	c := &http.Client{Timeout: time.Duration(r.cfg.ProfileSeconds+60) * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.certOp.metricsAddr+"/debug/pprof/"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: %s", path, resp.Status)
+	}
+	f, err := os.Create(filepath.Join(r.cfg.ProfileDir, file))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	r.cfg.logf("stored profile %s", filepath.Join(r.cfg.ProfileDir, file))
+	return f.Close()
 }

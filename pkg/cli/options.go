@@ -24,11 +24,13 @@ const DefaultNamespace = "clusterpki-system"
 
 // Options are the settings both operators share.
 type Options struct {
-	Kubeconfig              string
-	KubeAPIQPS              float32
-	KubeAPIBurst            int
-	Workers                 int
-	MetricsAddr             string
+	Kubeconfig   string
+	KubeAPIQPS   float32
+	KubeAPIBurst int
+	Workers      int
+	MetricsAddr  string
+	// Profiling serves Go's profiles under /debug/pprof/ on the metrics address.
+	Profiling               bool
 	LeaderElect             bool
 	LeaderElectionNamespace string
 	LeaderElectionID        string
@@ -50,7 +52,11 @@ func NewOptions() *Options {
 		ns = DefaultNamespace
 	}
 	return &Options{
-		KubeAPIQPS:              200,
+		// No client-side limit: the API server's Priority and Fairness shares its capacity
+		// among clients (as controller-runtime has done by default since #3119, on SIG API
+		// Machinery's advice). A token bucket here only made a burst of new Certificates wait
+		// in the operator while the API server had room (issue 12).
+		KubeAPIQPS:              -1,
 		KubeAPIBurst:            400,
 		Workers:                 8,
 		MetricsAddr:             ":8080",
@@ -75,10 +81,11 @@ func NewOptions() *Options {
 // AddFlags registers the shared flags on fs, with o's current values as defaults.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Path to a kubeconfig file; empty means in-cluster config (or $KUBECONFIG when set).")
-	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Queries per second allowed to the Kubernetes API server.")
-	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Burst of queries allowed to the Kubernetes API server.")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Queries per second the operator allows itself to the Kubernetes API server; -1 means no client-side limit, leaving it to the API server's Priority and Fairness.")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Burst of queries allowed to the Kubernetes API server when --kube-api-qps sets a limit.")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Objects reconciled concurrently by each controller.")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, `Address serving /metrics, /healthz and /readyz; "0" disables it.`)
+	fs.BoolVar(&o.Profiling, "profiling", o.Profiling, "Serve Go's CPU, heap, allocation, lock and scheduling-wait profiles under /debug/pprof/ on --metrics-addr (for diagnosis; off in the shipped Deployments).")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader through a Lease so only one replica reconciles.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election Lease (default $POD_NAMESPACE).")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election Lease.")
@@ -121,8 +128,8 @@ func (o *Options) TokenFromEnv() {
 // Validate reports the first option that cannot work, naming its flag.
 func (o *Options) Validate() error {
 	var errs []error
-	if o.KubeAPIQPS <= 0 {
-		errs = append(errs, fmt.Errorf("--kube-api-qps must be positive, got %v", o.KubeAPIQPS))
+	if o.KubeAPIQPS <= 0 && o.KubeAPIQPS != -1 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps must be positive, or -1 for no client-side limit, got %v", o.KubeAPIQPS))
 	}
 	if o.KubeAPIBurst < 1 {
 		errs = append(errs, fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.KubeAPIBurst))

@@ -9,7 +9,7 @@ import (
 )
 
 // RESTConfig returns the config for reaching the API server with client-side rate limits qps
-// and burst: from the kubeconfig file when one is given or KUBECONFIG is set, otherwise from
+// and burst (a negative qps: none, as client-go reads it): from the kubeconfig file when one is given or KUBECONFIG is set, otherwise from
 // the pod's in-cluster ServiceAccount.
 func RESTConfig(kubeconfig string, qps float32, burst int) (*rest.Config, error) {
 	var (

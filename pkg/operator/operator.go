@@ -93,7 +93,7 @@ func Run(ctx context.Context, log *logrus.Logger, opts *cli.Options, name string
 	}
 	serverErr := make(chan error, 1)
 	wg.Go(func() {
-		err := server.Serve(ctx, opts.MetricsAddr, checks, log)
+		err := server.Serve(ctx, opts.MetricsAddr, checks, log, server.WithProfiling(opts.Profiling))
 		if err != nil {
 			cancel() // without metrics and probes the pod is unmanageable: stop
 		}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -21,10 +23,35 @@ import (
 // shutdownTimeout bounds how long in-flight requests get to finish after ctx is cancelled.
 const shutdownTimeout = 5 * time.Second
 
+// Option changes what the server serves.
+type Option func(*settings)
+
+type settings struct{ profiling bool }
+
+// WithProfiling adds Go's profiles under /debug/pprof/ (CPU, heap, allocations, goroutines, and
+// lock and scheduling waits, whose sampling it switches on): off by default, since a profile
+// shows what the process does to anyone who can reach the port.
+func WithProfiling(on bool) Option { return func(s *settings) { s.profiling = on } }
+
 // Handler returns the mux serving /metrics from metrics.Registry, /healthz (ok while the
 // process can answer) and /readyz (ok only when every check passes).
-func Handler(checks map[string]func() error) http.Handler {
+func Handler(checks map[string]func() error, opts ...Option) http.Handler {
+	var set settings
+	for _, o := range opts {
+		o(&set)
+	}
 	mux := http.NewServeMux()
+	if set.profiling {
+		// One sample per 10 µs blocked and one lock contention in 100: cheap enough to leave on
+		// while profiling, and what the block and mutex profiles need to say anything.
+		runtime.SetBlockProfileRate(10_000)
+		runtime.SetMutexProfileFraction(100)
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprintln(w, "ok")
@@ -57,7 +84,7 @@ func failedChecks(checks map[string]func() error) []string {
 
 // Serve listens on addr and serves Handler(checks) until ctx is cancelled, then shuts down
 // gracefully; addr "" or "0" disables the server, and Serve just waits for ctx.
-func Serve(ctx context.Context, addr string, checks map[string]func() error, log logrus.FieldLogger) error {
+func Serve(ctx context.Context, addr string, checks map[string]func() error, log logrus.FieldLogger, opts ...Option) error {
 	if addr == "" || addr == "0" {
 		log.Info("metrics and health server disabled")
 		<-ctx.Done()
@@ -67,13 +94,13 @@ func Serve(ctx context.Context, addr string, checks map[string]func() error, log
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	return ServeListener(ctx, ln, checks, log)
+	return ServeListener(ctx, ln, checks, log, opts...)
 }
 
 // ServeListener is Serve on an open listener, which it closes.
-func ServeListener(ctx context.Context, ln net.Listener, checks map[string]func() error, log logrus.FieldLogger) error {
+func ServeListener(ctx context.Context, ln net.Listener, checks map[string]func() error, log logrus.FieldLogger, opts ...Option) error {
 	srv := &http.Server{
-		Handler:           Handler(checks),
+		Handler:           Handler(checks, opts...),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	errs := make(chan error, 1)

@@ -36,7 +36,7 @@ func TestBenchQuick(t *testing.T) {
 	cfg.RepoRoot = root
 	cfg.BinDir = binDir
 	cfg.ResultsDir = t.TempDir()
-	cfg.CertWorkers = 2
+	cfg.BaselineConcurrency = []int{2, 8}
 	cfg.CAWorkers = 2
 	cfg.Logf = t.Logf
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -70,4 +70,15 @@ func TestBenchQuick(t *testing.T) {
 	require.Positive(t, res.Restart.ReobservedSeconds)
 	require.Zero(t, res.Restart.Reissued, "restart re-issues nothing")
 	require.Zero(t, res.Restart.VaultRequests, "restart signs nothing")
+
+	require.Len(t, res.Issuance.Baselines, len(cfg.BaselineConcurrency), "the baseline ran at every concurrency")
+	require.Contains(t, cfg.BaselineConcurrency, res.Issuance.BaselineConcurrency)
+	require.Contains(t, res.OperatorArgs["cert-operator"], "--log-format=json", "the operator runs with the shipped Deployment's arguments")
+	require.Positive(t, res.Shipped["cert-operator"].MemoryLimitMiB)
+	require.Len(t, res.ScalePoints, 3, "scale points at certs, memory-certs and scale-certs")
+	for _, sp := range res.ScalePoints {
+		require.Positive(t, sp.CertOperatorMiB, "RSS at %d", sp.Certificates)
+		require.Positive(t, sp.Restart.ReobservedSeconds, "restart at %d", sp.Certificates)
+		require.Zero(t, sp.Restart.Reissued, "restart at %d re-issues nothing", sp.Certificates)
+	}
 }

@@ -71,6 +71,9 @@ type Controller struct {
 	certificates listers.CertificateLister
 	cas          listers.CertificateAuthorityLister
 	secrets      corelisters.SecretLister
+	// secretFacts holds what the decisions read of the cached Secrets' data, which the cache
+	// itself does not keep.
+	secretFacts *secretFacts
 	byCA         cache.Indexer
 	hasSynced    []cache.InformerSynced
 
@@ -119,6 +122,7 @@ func NewController(cfg Config) (*Controller, error) {
 		certificates: certInformer.Lister(),
 		cas:          caInformer.Lister(),
 		secrets:      secretInformer.Lister(),
+		secretFacts:  newSecretFacts(),
 		byCA:         certInformer.Informer().GetIndexer(),
 		now:          time.Now,
 		maxBackoff:   cfg.MaxBackoff,
@@ -128,10 +132,11 @@ func NewController(cfg Config) (*Controller, error) {
 	}
 	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log), controller.WithMaxBackoff(cfg.MaxBackoff))
 
-	for _, inf := range []cache.SharedIndexInformer{certInformer.Informer(), secretInformer.Informer()} {
-		if err := inf.SetTransform(stripManagedFields); err != nil {
-			return nil, fmt.Errorf("set informer transform: %w", err)
-		}
+	if err := certInformer.Informer().SetTransform(stripManagedFields); err != nil {
+		return nil, fmt.Errorf("set informer transform: %w", err)
+	}
+	if err := secretInformer.Informer().SetTransform(c.secretFacts.transform); err != nil {
+		return nil, fmt.Errorf("set informer transform: %w", err)
 	}
 	if err := certInformer.Informer().AddIndexers(cache.Indexers{indexByCA: certificateCAIndex}); err != nil {
 		return nil, fmt.Errorf("add certificate index: %w", err)
@@ -149,6 +154,9 @@ func NewController(cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("watch certificate authorities: %w", err)
 	}
 	if _, err := secretInformer.Informer().AddEventHandler(c.queue.MappedEventHandler(secretOwner, controller.IgnoreResyncs)); err != nil {
+		return nil, fmt.Errorf("watch secrets: %w", err)
+	}
+	if _, err := secretInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.secretFacts.forget}); err != nil {
 		return nil, fmt.Errorf("watch secrets: %w", err)
 	}
 	c.hasSynced = []cache.InformerSynced{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -86,7 +87,17 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		RootFingerprint: iss.rootFingerprint,
 		RenewRequest:    cert.Annotations[v1alpha1.AnnotationRenew],
 	}
-	if err := c.writeSecret(ctx, cert, iss, in.Secret, material, prov); err != nil {
+	err = c.writeSecret(ctx, cert, iss, in.Secret, material, prov)
+	if apierrors.IsAlreadyExists(err) {
+		// The cache showed no Secret, but there is one: decide again on it as it is. Someone
+		// else's is left untouched (and the new certificate, never stored, is dropped).
+		var done bool
+		if done, err = c.secretExists(ctx, log, cert, iss, material, prov); done {
+			c.metrics.issuanceDuration.WithLabelValues("failed").Observe(time.Since(start).Seconds())
+			return err
+		}
+	}
+	if err != nil {
 		c.metrics.issuanceDuration.WithLabelValues("error").Observe(time.Since(start).Seconds())
 		// Vault signed: record it, so the retry waits for the floor instead of signing again
 		// at once (a Secret the API server refuses would otherwise cost a signature a retry).
@@ -124,6 +135,32 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		return ignoreStale(err)
 	}
 	return nil
+}
+
+// secretExists handles a create of cert's Secret that found one already there: it decides
+// again on the live Secret and reports done when the sync ends there — a Secret that is not
+// ours blocks the Certificate, a current one of ours is kept — and otherwise writes material
+// into the live Secret, which is ours.
+func (c *Controller) secretExists(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, iss issuer,
+	material secret.Material, prov secret.Provenance) (bool, error) {
+	in, err := c.liveInput(ctx, cert, iss.rootFingerprint, c.now())
+	if err != nil {
+		return true, err
+	}
+	reason, message, triggered := policy.Default.Evaluate(in)
+	switch {
+	case in.Secret == nil:
+		return true, fmt.Errorf("secret %s/%s: created by someone else and deleted again", cert.Namespace, cert.Spec.SecretName)
+	case reason == policy.ReasonSecretConflict:
+		log.Info("the secret exists and is not ours; the new certificate is dropped")
+		if err := c.block(ctx, cert, blocked{reason, message}); err != nil {
+			return true, err
+		}
+		return true, controller.RequeueAfter(conflictRecheck)
+	case !triggered:
+		return true, c.keepCurrent(ctx, log, cert, iss, in)
+	}
+	return false, c.writeSecret(ctx, cert, iss, in.Secret, material, prov)
 }
 
 // usable reports whether the certificate already in the Secret still serves while a new one is

@@ -77,19 +77,21 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		return err
 	}
 	now := c.now()
-	in := policy.NewInput(cert, s, iss.rootFingerprint, now)
-	reason, message, triggered := policy.Default.Evaluate(in)
-	if triggered && reason != policy.ReasonSecretConflict {
-		// The cache may lag behind our own last write, and it never holds Secrets without our
-		// label: decide again on the Secret as the API server has it before signing anything.
-		live, err := c.kube.CoreV1().Secrets(cert.Namespace).Get(ctx, cert.Spec.SecretName, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			live = nil
-		case err != nil:
-			return fmt.Errorf("get secret %s/%s: %w", cert.Namespace, cert.Spec.SecretName, err)
+	in, known := c.cachedInput(cert, s, keySpec, iss.rootFingerprint, now)
+	var (
+		reason, message string
+		triggered       bool
+	)
+	if known {
+		reason, message, triggered = policy.Default.Evaluate(in)
+	}
+	if !known || (triggered && reason != policy.ReasonSecretConflict && readLiveFirst(cert, s)) {
+		// The cache may lag behind our own last write, and it keeps only digests of the data,
+		// which no write may start from: decide again on the Secret as the API server has it
+		// before signing anything.
+		if in, err = c.liveInput(ctx, cert, iss.rootFingerprint, now); err != nil {
+			return err
 		}
-		in = policy.NewInput(cert, live, iss.rootFingerprint, now)
 		reason, message, triggered = policy.Default.Evaluate(in)
 	}
 
@@ -107,6 +109,41 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		}
 		return c.reissue(ctx, log, cert, iss, keySpec, in, reason, message)
 	}
+}
+
+// readLiveFirst reports whether a sync that wants to issue must read the live Secret before
+// signing. When the cache shows none and the status records no conflict, it need not: the
+// cache never holds Secrets without our label, but the create that stores the new certificate
+// answers AlreadyExists if one is there, and the decision is then taken again on the live
+// Secret, which is never overwritten when it is not ours. That saves a request on every new
+// Certificate; a conflict costs one signature, once, because the status then records it and
+// every later look reads first.
+func readLiveFirst(cert *v1alpha1.Certificate, cached *corev1.Secret) bool {
+	return cached != nil || sameReadyReason(cert, policy.ReasonSecretConflict)
+}
+
+// cachedInput returns the decision input for cert and its cached Secret s (nil when the cache
+// has none), and false when the cache's facts about s are not current.
+func (c *Controller) cachedInput(cert *v1alpha1.Certificate, s *corev1.Secret, keySpec pki.KeySpec, rootFingerprint string, now time.Time) (policy.Input, bool) {
+	in := policy.Input{Certificate: cert, RootFingerprint: rootFingerprint, Now: now, SpecHash: secret.SpecHash(cert.Spec, keySpec.String())}
+	if s == nil {
+		return in, true
+	}
+	data, ok := c.secretFacts.data(s)
+	in.Secret, in.Data = s, data
+	return in, ok
+}
+
+// liveInput returns the decision input for cert and its Secret as the API server has it.
+func (c *Controller) liveInput(ctx context.Context, cert *v1alpha1.Certificate, rootFingerprint string, now time.Time) (policy.Input, error) {
+	live, err := c.kube.CoreV1().Secrets(cert.Namespace).Get(ctx, cert.Spec.SecretName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		live = nil
+	case err != nil:
+		return policy.Input{}, fmt.Errorf("get secret %s/%s: %w", cert.Namespace, cert.Spec.SecretName, err)
+	}
+	return policy.NewInput(cert, live, rootFingerprint, now), nil
 }
 
 // block records that cert cannot be issued, and why: Ready=False with the reason, a Warning
@@ -138,14 +175,9 @@ func sameReadyReason(cert *v1alpha1.Certificate, reason string) bool {
 // keepCurrent handles a Certificate whose Secret holds a good certificate: it brings the
 // Secret's labels and annotations and the status in line, and schedules the renewal.
 func (c *Controller) keepCurrent(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, iss issuer, in policy.Input) error {
-	s := in.Secret.DeepCopy()
-	if secret.ApplyMetadata(s, cert, iss.ca.Spec.ClusterID, secret.ProvenanceOf(s)) {
-		c.metrics.apiWrites.WithLabelValues("secrets", "update").Inc()
-		if _, err := c.kube.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-			if apierrors.IsConflict(err) {
-				return nil
-			}
-			return fmt.Errorf("update secret %s/%s metadata: %w", s.Namespace, s.Name, err)
+	if secret.ApplyMetadata(in.Secret.DeepCopy(), cert, iss.ca.Spec.ClusterID, secret.ProvenanceOf(in.Secret)) {
+		if err := c.updateSecretMetadata(ctx, cert, iss); err != nil {
+			return err
 		}
 		log.Info("updated the secret's labels and annotations")
 	}
@@ -160,6 +192,30 @@ func (c *Controller) keepCurrent(ctx context.Context, log logrus.FieldLogger, ce
 	}
 	c.metrics.observeCertificate(cert.Namespace, cert.Name, leaf.NotAfter, renewal)
 	c.queue.EnqueueAfter(cache.MetaObjectToName(cert), nextLook(renewal, leaf).Sub(c.now()))
+	return nil
+}
+
+// updateSecretMetadata brings the labels, annotations and owner of cert's Secret in line,
+// starting from the live Secret: the cached one keeps only digests of the data.
+func (c *Controller) updateSecretMetadata(ctx context.Context, cert *v1alpha1.Certificate, iss issuer) error {
+	secrets := c.kube.CoreV1().Secrets(cert.Namespace)
+	s, err := secrets.Get(ctx, cert.Spec.SecretName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil // its deletion queues the Certificate again
+	}
+	if err != nil {
+		return fmt.Errorf("get secret %s/%s: %w", cert.Namespace, cert.Spec.SecretName, err)
+	}
+	if !secret.IsOwnedBy(s, cert) || !secret.ApplyMetadata(s, cert, iss.ca.Spec.ClusterID, secret.ProvenanceOf(s)) {
+		return nil // changed since the cache saw it: its event queues the Certificate again
+	}
+	c.metrics.apiWrites.WithLabelValues("secrets", "update").Inc()
+	if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		if apierrors.IsConflict(err) {
+			return nil
+		}
+		return fmt.Errorf("update secret %s/%s metadata: %w", s.Namespace, s.Name, err)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package certificate
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"math/big"
@@ -278,8 +279,10 @@ func TestSyncBlocked(t *testing.T) {
 			wantReason:  ReasonRoleNotFound,
 			wantMessage: `CertificateAuthority "ca" has no role "client" (it has: server)`,
 		},
-		"someone else's Secret": {
-			objs: []runtime.Object{readyCA(v), certificate(), foreign}, wantReason: "SecretConflict",
+		"someone else's Secret, already recorded in the status": {
+			objs: []runtime.Object{readyCA(v), certificate(func(c *v1alpha1.Certificate) {
+				c.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: "False", Reason: "SecretConflict", Message: "earlier"}}
+			}), foreign}, wantReason: "SecretConflict",
 			wantMessage: `Secret "web-tls" exists and is not managed by this Certificate; it is left untouched`,
 			wantRequeue: true,
 		},
@@ -306,6 +309,58 @@ func TestSyncBlocked(t *testing.T) {
 			assert.Empty(t, vault.calls, "no Vault call")
 		})
 	}
+}
+
+// A Secret without our label is not in the cache: a new Certificate signs, and the create
+// that finds the Secret there makes it decide again on the live one, which is left untouched.
+func TestSyncFindsSomeoneElsesSecret(t *testing.T) {
+	v := newFakeVault(t)
+	foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "web-tls"},
+		Data: map[string][]byte{"password": []byte("hunter2")}}
+	f := newFixture(t, v, readyCA(v), certificate(), foreign)
+
+	var requeue *controller.RequeueAfterError
+	require.ErrorAs(t, f.sync(t), &requeue)
+	assert.Equal(t, conflictRecheck, requeue.After)
+	ready := f.readyCondition(t)
+	assert.Equal(t, "SecretConflict", ready.Reason)
+	assert.Equal(t, []string{`Warning SecretConflict Secret "web-tls" exists and is not managed by this Certificate; it is left untouched`}, f.events())
+	assert.Len(t, v.calls, 1, "one certificate signed before the create found the Secret, and dropped")
+	for _, a := range f.kube.Actions() {
+		assert.NotContains(t, []string{"update", "patch", "delete"}, a.GetVerb(), "the foreign Secret is never written: %v", a)
+	}
+	got, err := f.kube.CoreV1().Secrets("team-a").Get(context.Background(), "web-tls", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, foreign.Data, got.Data)
+
+	// The recheck reads the live Secret before signing, because the status records the conflict.
+	cert, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	recheck := newFixture(t, v, readyCA(v), cert, foreign)
+	require.ErrorAs(t, recheck.sync(t), &requeue)
+	assert.Len(t, v.calls, 1, "nothing more signed")
+}
+
+// The cached Secret keeps digests of its data, and the facts the decisions read; no private key.
+func TestSecretCacheKeepsNoKey(t *testing.T) {
+	v := newFakeVault(t)
+	f := newFixture(t, v, readyCA(v), certificate())
+	require.NoError(t, f.sync(t))
+	live, err := f.kube.CoreV1().Secrets("team-a").Get(context.Background(), "web-tls", metav1.GetOptions{})
+	require.NoError(t, err)
+
+	restarted := newFixture(t, v, readyCA(v), certificate(), live)
+	cached, err := restarted.c.secrets.Secrets("team-a").Get("web-tls")
+	require.NoError(t, err)
+	for k, val := range cached.Data {
+		sum := sha256.Sum256(live.Data[k])
+		assert.Equal(t, sum[:], val, "%s is kept as its digest", k)
+	}
+	data, ok := restarted.c.secretFacts.data(cached)
+	require.True(t, ok)
+	_, isPublic := data.Key.(publicOnly)
+	assert.True(t, isPublic, "only the public half of the key")
+	assert.Equal(t, 1, restarted.c.secretFacts.size())
 }
 
 func TestSyncRecordsARefusal(t *testing.T) {

@@ -1,0 +1,189 @@
+package certificate
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"io"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/policy"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
+)
+
+// secretFacts keeps, for each of our Secrets in the informer's cache, what the decisions read
+// of its data — the leaf, the chain and root it came with, and whether the private key is the
+// leaf's — while the cached Secret itself keeps only the SHA-256 digest of each data value.
+// The cache therefore holds no private key, and its size does not follow the key and chain
+// sizes: a leaf's DER, and the issuing and root CAs once per CA rather than once per Secret.
+//
+// A cached Secret is a stripped copy: anything that writes a Secret reads the live object
+// first.
+type secretFacts struct {
+	mu    sync.RWMutex
+	facts map[types.UID]*dataFacts
+	// cas interns the CA certificates found in Secrets, by the SHA-256 of their DER: every
+	// Secret of a CA shares one parsed copy.
+	cas map[[sha256.Size]byte]*x509.Certificate
+}
+
+// dataFacts is what a Secret's data says, as far as the decisions need it.
+type dataFacts struct {
+	// resourceVersion is the version of the Secret the facts were read from.
+	resourceVersion string
+	// leaf is the DER of the first certificate of tls.crt, parsed again when a sync needs it.
+	leaf []byte
+	// intermediates and root are the interned rest of tls.crt and the last certificate of
+	// ca.crt.
+	intermediates []*x509.Certificate
+	root          *x509.Certificate
+	// keyPublic is the public half of tls.key when it is not the leaf's (nil when it is).
+	keyPublic crypto.PublicKey
+	// keyIsLeafs says tls.key holds the leaf's private key.
+	keyIsLeafs bool
+	// certErr, keyErr and caErr are the parse errors of tls.crt, tls.key and ca.crt.
+	certErr, keyErr, caErr error
+}
+
+func newSecretFacts() *secretFacts {
+	return &secretFacts{facts: map[types.UID]*dataFacts{}, cas: map[[sha256.Size]byte]*x509.Certificate{}}
+}
+
+// transform is the Secret informer's transform: it drops managedFields and, from each of our
+// Secrets, the data, keeping the facts the decisions read.
+func (f *secretFacts) transform(obj any) (any, error) {
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return stripManagedFields(obj)
+	}
+	s.ManagedFields = nil
+	if _, ours := secret.Owner(s); !ours {
+		return s, nil
+	}
+	f.mu.RLock()
+	known := f.facts[s.UID]
+	f.mu.RUnlock()
+	if known != nil && known.resourceVersion == s.ResourceVersion && isStripped(s) {
+		return s, nil // already transformed
+	}
+	d := f.read(s)
+	for k, v := range s.Data {
+		sum := sha256.Sum256(v)
+		s.Data[k] = sum[:]
+	}
+	s.StringData = nil
+	f.mu.Lock()
+	f.facts[s.UID] = d
+	f.mu.Unlock()
+	return s, nil
+}
+
+// isStripped reports whether every data value of s is a digest (a guess that is only used to
+// keep the transform idempotent; facts for the same version are the real test).
+func isStripped(s *corev1.Secret) bool {
+	for _, v := range s.Data {
+		if len(v) != sha256.Size {
+			return false
+		}
+	}
+	return true
+}
+
+// read parses the data of s into facts.
+func (f *secretFacts) read(s *corev1.Secret) *dataFacts {
+	parsed := policy.ParseData(s)
+	d := &dataFacts{resourceVersion: s.ResourceVersion, certErr: parsed.CertErr, keyErr: parsed.KeyErr, caErr: parsed.CAErr}
+	if parsed.Leaf != nil {
+		d.leaf = parsed.Leaf.Raw
+		for _, c := range parsed.Intermediates {
+			d.intermediates = append(d.intermediates, f.intern(c))
+		}
+	}
+	if parsed.Root != nil {
+		d.root = f.intern(parsed.Root)
+	}
+	if parsed.Key != nil {
+		if parsed.Leaf != nil && pki.PublicKeysEqual(parsed.Key.Public(), parsed.Leaf.PublicKey) {
+			d.keyIsLeafs = true
+		} else {
+			d.keyPublic = parsed.Key.Public()
+		}
+	}
+	return d
+}
+
+// intern returns the shared copy of CA certificate c.
+func (f *secretFacts) intern(c *x509.Certificate) *x509.Certificate {
+	sum := sha256.Sum256(c.Raw)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if known, ok := f.cas[sum]; ok {
+		return known
+	}
+	f.cas[sum] = c
+	return c
+}
+
+// forget drops the facts of a deleted Secret.
+func (f *secretFacts) forget(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	if s, ok := obj.(*corev1.Secret); ok {
+		f.mu.Lock()
+		delete(f.facts, s.UID)
+		f.mu.Unlock()
+	}
+}
+
+// data returns the parsed data of the cached Secret s as the decisions read it, and false when
+// the facts of that version of s are not known (the cache and the facts are updated one after
+// the other, so a sync can fall between): then read the live Secret.
+func (f *secretFacts) data(s *corev1.Secret) (policy.Data, bool) {
+	f.mu.RLock()
+	d := f.facts[s.UID]
+	f.mu.RUnlock()
+	if d == nil || d.resourceVersion != s.ResourceVersion {
+		return policy.Data{}, false
+	}
+	out := policy.Data{Intermediates: d.intermediates, Root: d.root, CertErr: d.certErr, KeyErr: d.keyErr, CAErr: d.caErr}
+	if d.leaf != nil {
+		leaf, err := x509.ParseCertificate(d.leaf)
+		if err != nil {
+			return policy.Data{}, false
+		}
+		out.Leaf = leaf
+	}
+	switch {
+	case d.keyIsLeafs && out.Leaf != nil:
+		out.Key = publicOnly{out.Leaf.PublicKey}
+	case d.keyPublic != nil:
+		out.Key = publicOnly{d.keyPublic}
+	}
+	return out, true
+}
+
+// size returns how many Secrets facts are kept for (tests).
+func (f *secretFacts) size() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.facts)
+}
+
+// publicOnly is a crypto.Signer that knows only the public half of a key: the decisions
+// compare public keys and never sign, and the cache keeps no private key.
+type publicOnly struct{ pub crypto.PublicKey }
+
+// Public returns the public key.
+func (p publicOnly) Public() crypto.PublicKey { return p.pub }
+
+// Sign always fails: the private key is not kept.
+func (publicOnly) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("the cached Secret keeps no private key")
+}
