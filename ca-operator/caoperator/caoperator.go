@@ -18,6 +18,7 @@ import (
 	clientset "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	informers "github.com/clusterpki/clusterpki/apis/generated/informers/externalversions"
 	"github.com/clusterpki/clusterpki/ca-operator/internal/ca"
+	"github.com/clusterpki/clusterpki/pkg/kube"
 	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
 
@@ -78,7 +79,7 @@ func New(cfg Config) (*Operator, error) {
 	if cfg.Log == nil {
 		cfg.Log = logrus.StandardLogger()
 	}
-	kubeClient, err := kubernetes.NewForConfig(cfg.RESTConfig)
+	kubeClient, err := kubernetes.NewForConfig(kube.Protobuf(cfg.RESTConfig))
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/certificate"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/renewal"
+	"github.com/clusterpki/clusterpki/pkg/kube"
 )
 
 // Component names the cert-operator in events.
@@ -27,6 +28,12 @@ const Component = "cert-operator"
 // ReissueFloor is the shortest time between two issuances for one Certificate whose spec and
 // renew annotation did not change (see renewal.ReissueFloor).
 const ReissueFloor = renewal.ReissueFloor
+
+// DefaultWorkers is the cert-operator's default --workers: Certificates synced at once. A
+// sync that issues spends most of its time waiting for Vault and the API server, so the
+// number is what keeps both busy on a burst of new Certificates (measured with make bench,
+// issue 12), not what keeps this process's CPU busy.
+const DefaultWorkers = 32
 
 // Vault is the Vault client the operator signs and revokes with (pkg/vault.Client): one write
 // per request, labelled with op ("sign", "revoke") for its metrics.
@@ -77,7 +84,7 @@ func New(cfg Config) (*Operator, error) {
 	if cfg.Log == nil {
 		cfg.Log = logrus.StandardLogger()
 	}
-	kubeClient, err := kubernetes.NewForConfig(cfg.RESTConfig)
+	kubeClient, err := kubernetes.NewForConfig(kube.Protobuf(cfg.RESTConfig))
 	if err != nil {
 		return nil, fmt.Errorf("create Kubernetes client: %w", err)
 	}

@@ -29,6 +29,7 @@ as underscores), e.g. CLUSTERPKI_VAULT_ADDR.`
 // NewCommand returns the cert-operator command.
 func NewCommand() *cobra.Command {
 	opts := cli.NewOptions()
+	opts.Workers = certoperator.DefaultWorkers
 	namespace := ""
 	extra := func(fs *pflag.FlagSet) {
 		fs.StringVar(&namespace, "namespace", namespace, "Watch only this namespace (default all namespaces).")

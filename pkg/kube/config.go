@@ -33,3 +33,14 @@ func RESTConfig(kubeconfig string, qps float32, burst int) (*rest.Config, error)
 	cfg.Burst = burst
 	return cfg, nil
 }
+
+// Protobuf returns a copy of cfg that talks protobuf, for clients of Kubernetes' built-in
+// types (Secrets, ConfigMaps, Events, Leases): the API server encodes and decodes it several
+// times faster than JSON, and so does the client. Custom resources have no protobuf encoding;
+// their clients keep cfg as it is.
+func Protobuf(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	return cfg
+}

@@ -54,7 +54,7 @@ func Run(ctx context.Context, log *logrus.Logger, opts *cli.Options, name string
 		return err
 	}
 	restCfg = rest.AddUserAgent(restCfg, name+"/"+version.Version)
-	kubeClient, err := kubernetes.NewForConfig(restCfg)
+	kubeClient, err := kubernetes.NewForConfig(kube.Protobuf(restCfg))
 	if err != nil {
 		return fmt.Errorf("create Kubernetes client: %w", err)
 	}

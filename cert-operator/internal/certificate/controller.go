@@ -74,8 +74,8 @@ type Controller struct {
 	// secretFacts holds what the decisions read of the cached Secrets' data, which the cache
 	// itself does not keep.
 	secretFacts *secretFacts
-	byCA         cache.Indexer
-	hasSynced    []cache.InformerSynced
+	byCA        cache.Indexer
+	hasSynced   []cache.InformerSynced
 
 	queue *controller.Controller
 
@@ -129,6 +129,9 @@ func NewController(cfg Config) (*Controller, error) {
 		mountPrefix:  cfg.MountPrefix,
 
 		finalizerTimeout: cfg.FinalizerTimeout,
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.certificates.use(c.certificates)
 	}
 	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log), controller.WithMaxBackoff(cfg.MaxBackoff))
 

@@ -129,7 +129,6 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 	b.current(leaf, next).
 		ready(metav1.ConditionTrue, ReasonIssued, readyMessage(leaf)).
 		issuing(metav1.ConditionFalse, ReasonUpToDate, "The certificate in the Secret is current")
-	c.metrics.observeCertificate(cert.Namespace, cert.Name, leaf.NotAfter, next)
 	c.queue.EnqueueAfter(cache.MetaObjectToName(cert), nextLook(next, leaf).Sub(c.now()))
 	if _, err := c.writeStatus(ctx, b); err != nil {
 		return ignoreStale(err)

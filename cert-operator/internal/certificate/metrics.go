@@ -2,12 +2,17 @@ package certificate
 
 import (
 	"context"
-	"time"
+	"sync/atomic"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	listers "github.com/clusterpki/clusterpki/apis/generated/listers/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/pkg/conditions"
 	"github.com/clusterpki/clusterpki/pkg/metrics"
 )
 
@@ -15,9 +20,9 @@ const subsystem = "certificate"
 
 // Metrics are the cert-operator's Prometheus metrics.
 type Metrics struct {
-	notAfter         *prometheus.GaugeVec
-	renewalTime      *prometheus.GaugeVec
-	ready            *prometheus.GaugeVec
+	// certificates reports each Certificate's expiry, renewal time and readiness from the
+	// cache at scrape time.
+	certificates     *statusCollector
 	issuanceDuration *prometheus.HistogramVec
 	syncErrors       *prometheus.CounterVec
 	issuances        *prometheus.CounterVec
@@ -35,18 +40,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		reg = metrics.Registry
 	}
 	m := &Metrics{
-		notAfter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "not_after_timestamp_seconds",
-			Help: "When the certificate in each Certificate's Secret expires, as a Unix time.",
-		}, []string{"namespace", "name"}),
-		renewalTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "renewal_timestamp_seconds",
-			Help: "When each Certificate is due for renewal, as a Unix time.",
-		}, []string{"namespace", "name"}),
-		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "ready",
-			Help: "1 when the Certificate's Ready condition is True, else 0.",
-		}, []string{"namespace", "name"}),
+		certificates: newStatusCollector(),
 		issuanceDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "issuance_duration_seconds",
 			Help:    "Time from deciding to issue to the Secret being written (key generation, signing in Vault, writes), by result.",
@@ -82,13 +76,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Help: "Re-issues held back by the floor of one issuance per Certificate a minute (a spec or role that asks for more).",
 	})
 	var err error
-	if m.notAfter, err = metrics.RegisterIn(reg, m.notAfter); err != nil {
-		return nil, err
-	}
-	if m.renewalTime, err = metrics.RegisterIn(reg, m.renewalTime); err != nil {
-		return nil, err
-	}
-	if m.ready, err = metrics.RegisterIn(reg, m.ready); err != nil {
+	if m.certificates, err = metrics.RegisterIn(reg, m.certificates); err != nil {
 		return nil, err
 	}
 	if m.issuanceDuration, err = metrics.RegisterIn(reg, m.issuanceDuration); err != nil {
@@ -118,26 +106,67 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// observeCertificate records the expiry and renewal time of namespace/name.
-func (m *Metrics) observeCertificate(namespace, name string, notAfter, renewal time.Time) {
-	m.notAfter.WithLabelValues(namespace, name).Set(float64(notAfter.Unix()))
-	m.renewalTime.WithLabelValues(namespace, name).Set(float64(renewal.Unix()))
+// forget is called when a Certificate is gone; its series go with it from the cache, so
+// there is nothing to drop.
+func (m *Metrics) forget(namespace, name string) {}
+
+// statusCollector reports, for each cached Certificate, when its certificate expires, when it
+// is due for renewal and whether it is Ready, read from the informer's cache at scrape time
+// (as the ca-operator does for CertificateAuthorities): the status is the one record of all
+// three, so no series is kept in memory, in step with it by hand, between scrapes.
+type statusCollector struct {
+	lister      atomic.Pointer[listers.CertificateLister]
+	notAfter    *prometheus.Desc
+	renewalTime *prometheus.Desc
+	ready       *prometheus.Desc
 }
 
-// observeReady records whether namespace/name is Ready.
-func (m *Metrics) observeReady(namespace, name string, ready bool) {
-	v := 0.0
-	if ready {
-		v = 1
+func newStatusCollector() *statusCollector {
+	name := func(n string) string { return prometheus.BuildFQName(metrics.Namespace, subsystem, n) }
+	return &statusCollector{
+		notAfter: prometheus.NewDesc(name("not_after_timestamp_seconds"),
+			"When the certificate in each Certificate's Secret expires, as a Unix time.", []string{"namespace", "name"}, nil),
+		renewalTime: prometheus.NewDesc(name("renewal_timestamp_seconds"),
+			"When each Certificate is due for renewal, as a Unix time.", []string{"namespace", "name"}, nil),
+		ready: prometheus.NewDesc(name("ready"),
+			"1 when the Certificate's Ready condition is True, else 0.", []string{"namespace", "name"}, nil),
 	}
-	m.ready.WithLabelValues(namespace, name).Set(v)
 }
 
-// forget drops the per-certificate series of a deleted Certificate.
-func (m *Metrics) forget(namespace, name string) {
-	m.notAfter.DeleteLabelValues(namespace, name)
-	m.renewalTime.DeleteLabelValues(namespace, name)
-	m.ready.DeleteLabelValues(namespace, name)
+// use makes the collector read from lister.
+func (s *statusCollector) use(lister listers.CertificateLister) { s.lister.Store(&lister) }
+
+// Describe sends the descriptors of the three series.
+func (s *statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.notAfter
+	ch <- s.renewalTime
+	ch <- s.ready
+}
+
+// Collect sends the series of every cached Certificate: Ready always, expiry and renewal time
+// once the status records them.
+func (s *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	l := s.lister.Load()
+	if l == nil {
+		return
+	}
+	certs, err := (*l).List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, c := range certs {
+		ready := 0.0
+		if conditions.IsTrue(c.Status.Conditions, v1alpha1.ConditionReady) {
+			ready = 1
+		}
+		ch <- prometheus.MustNewConstMetric(s.ready, prometheus.GaugeValue, ready, c.Namespace, c.Name)
+		if t := c.Status.NotAfter; t != nil {
+			ch <- prometheus.MustNewConstMetric(s.notAfter, prometheus.GaugeValue, float64(t.Unix()), c.Namespace, c.Name)
+		}
+		if t := c.Status.RenewalTime; t != nil {
+			ch <- prometheus.MustNewConstMetric(s.renewalTime, prometheus.GaugeValue, float64(t.Unix()), c.Namespace, c.Name)
+		}
+	}
 }
 
 // countingVault counts every request sent through the Vault it wraps, whichever client the

@@ -98,7 +98,6 @@ func (b *statusBuilder) failed() *statusBuilder {
 // write stores the edited status when it differs from the Certificate's and returns the
 // Certificate as the API server now has it; a conflict or a deleted object gives errStale.
 func (c *Controller) writeStatus(ctx context.Context, b *statusBuilder) (*v1alpha1.Certificate, error) {
-	c.metrics.observeReady(b.cert.Namespace, b.cert.Name, conditions.IsTrue(b.status.Conditions, v1alpha1.ConditionReady))
 	if equality.Semantic.DeepEqual(b.cert.Status, b.status) {
 		return b.cert, nil
 	}

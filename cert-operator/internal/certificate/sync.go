@@ -190,7 +190,6 @@ func (c *Controller) keepCurrent(ctx context.Context, log logrus.FieldLogger, ce
 	if _, err := c.writeStatus(ctx, b); err != nil {
 		return ignoreStale(err)
 	}
-	c.metrics.observeCertificate(cert.Namespace, cert.Name, leaf.NotAfter, renewal)
 	c.queue.EnqueueAfter(cache.MetaObjectToName(cert), nextLook(renewal, leaf).Sub(c.now()))
 	return nil
 }
