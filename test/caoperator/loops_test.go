@@ -79,7 +79,8 @@ func issuerCount(t *testing.T, ns, clusterID string) int {
 // TestDeletionDoesNotWaitForVault deletes a CA with deletionPolicy Delete while Vault is down:
 // it goes within the finalizer timeout, and a Warning names the mounts left in Vault.
 func TestDeletionDoesNotWaitForVault(t *testing.T) {
-	const timeout = 15 * time.Second
+	// Long enough that, on a loaded machine, the Retain case is seen well before it.
+	const timeout = 30 * time.Second
 	startOperatorWith(t, opToken, func(c *caoperator.Config) { c.FinalizerTimeout = timeout })
 	ns := namespace(t)
 	for _, name := range []string{"drop", "keep"} {
