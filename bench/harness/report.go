@@ -33,6 +33,9 @@ type Results struct {
 		Ratio              float64            `json:"ratio"`
 		VaultRequestsPerCA map[string]float64 `json:"vaultRequestsPerCA"`
 		APIWritesPerCA     float64            `json:"apiWritesPerCA"`
+		VaultSecondsPerCA  map[string]float64 `json:"vaultSecondsPerCA"`
+		SyncsPerCA         float64            `json:"syncsPerCA"`
+		SyncSecondsPerCA   float64            `json:"syncSecondsPerCA"`
 	} `json:"caProvisioning"`
 	Issuance struct {
 		Operator             latencyStats       `json:"operator"`
@@ -328,6 +331,9 @@ func (r *Results) markdown() string {
 	p("")
 	p("Ratio: **%.2f**. ca-operator Vault requests per CA by operation: %s; API writes per CA: %.2f.", r.CAProvisioning.Ratio,
 		joinFloatMap(r.CAProvisioning.VaultRequestsPerCA), r.CAProvisioning.APIWritesPerCA)
+	p("")
+	p("ca-operator syncs per CA %.2f, sync time per CA %.3fs; Vault time per CA by operation (s): %s.", r.CAProvisioning.SyncsPerCA, r.CAProvisioning.SyncSecondsPerCA,
+		joinFloatMap(r.CAProvisioning.VaultSecondsPerCA))
 	p("")
 	p("## Memory (VmRSS)")
 	p("")

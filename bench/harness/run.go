@@ -290,6 +290,12 @@ func (r *run) caProvisioning(ctx context.Context) error {
 		p.VaultRequestsPerCA[k] = v / n
 	}
 	p.APIWritesPerCA = sumMap(deltaBy(before.ca, after.ca, mCAWrites, "kind", nil)) / n
+	p.VaultSecondsPerCA = deltaBy(before.ca, after.ca, "clusterpki_vault_request_duration_seconds_sum", "operation", nil)
+	for k, v := range p.VaultSecondsPerCA {
+		p.VaultSecondsPerCA[k] = v / n
+	}
+	p.SyncsPerCA = sumMap(deltaBy(before.ca, after.ca, mSyncCount, "controller", map[string]string{"controller": caController})) / n
+	p.SyncSecondsPerCA = sumMap(deltaBy(before.ca, after.ca, "clusterpki_controller_sync_duration_seconds_sum", "controller", map[string]string{"controller": caController})) / n
 	if r.cfg.SkipBaselines {
 		return nil
 	}

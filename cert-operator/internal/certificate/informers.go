@@ -2,8 +2,10 @@ package certificate
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -48,13 +50,78 @@ func (i Informers) Shutdown() {
 	i.ClusterPKI.Shutdown()
 }
 
-// stripManagedFields drops managedFields from cached objects: the controller never reads them
-// and on Secrets they are a large share of the memory.
+// stripManagedFields drops from cached objects what the controller never reads and what can be
+// large: managedFields, and kubectl's copy of the whole object in the last-applied annotation;
+// it shares the strings every object repeats (see interned).
 func stripManagedFields(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
+		if a := m.GetAnnotations(); a != nil {
+			delete(a, corev1.LastAppliedConfigAnnotation)
+		}
+		internMeta(m)
+	}
+	if c, ok := obj.(*v1alpha1.Certificate); ok {
+		c.Spec.CARef.Name = interned.get(c.Spec.CARef.Name)
+		c.Spec.Role = interned.get(c.Spec.Role)
+		for i := range c.Status.Conditions {
+			cond := &c.Status.Conditions[i]
+			cond.Type, cond.Reason = interned.get(cond.Type), interned.get(cond.Reason)
+		}
 	}
 	return obj, nil
 }
 
 var _ cache.TransformFunc = stripManagedFields
+
+// interned holds the strings that thousands of cached objects repeat — label and annotation
+// keys, our label values, namespaces, owner kinds, condition types and reasons — so the cache
+// keeps each once. Only such strings are put in: the set stays as small as the vocabulary.
+var interned = &stringPool{m: map[string]string{}}
+
+// stringPool is a set of shared strings.
+type stringPool struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// get returns the pool's copy of s, adding s when it is new.
+func (p *stringPool) get(s string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if known, ok := p.m[s]; ok {
+		return known
+	}
+	p.m[s] = s
+	return s
+}
+
+// sharedLabelValues are the labels whose values repeat across objects.
+var sharedLabelValues = map[string]bool{v1alpha1.LabelManagedBy: true, v1alpha1.LabelClusterID: true}
+
+// internMeta shares the repeated strings of m's metadata: namespace, label and annotation keys,
+// the values of sharedLabelValues, and owner references' API versions and kinds.
+func internMeta(m metav1.Object) {
+	m.SetNamespace(interned.get(m.GetNamespace()))
+	if labels := m.GetLabels(); len(labels) > 0 {
+		shared := make(map[string]string, len(labels))
+		for k, v := range labels {
+			if sharedLabelValues[k] {
+				v = interned.get(v)
+			}
+			shared[interned.get(k)] = v
+		}
+		m.SetLabels(shared)
+	}
+	if annotations := m.GetAnnotations(); len(annotations) > 0 {
+		shared := make(map[string]string, len(annotations))
+		for k, v := range annotations {
+			shared[interned.get(k)] = v
+		}
+		m.SetAnnotations(shared)
+	}
+	refs := m.GetOwnerReferences()
+	for i := range refs {
+		refs[i].APIVersion, refs[i].Kind = interned.get(refs[i].APIVersion), interned.get(refs[i].Kind)
+	}
+}

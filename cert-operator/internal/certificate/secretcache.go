@@ -62,7 +62,10 @@ func (f *secretFacts) transform(obj any) (any, error) {
 	if !ok {
 		return stripManagedFields(obj)
 	}
-	s.ManagedFields = nil
+	if _, err := stripManagedFields(s); err != nil {
+		return nil, err
+	}
+	s.Type = corev1.SecretType(interned.get(string(s.Type)))
 	if _, ours := secret.Owner(s); !ours {
 		return s, nil
 	}
