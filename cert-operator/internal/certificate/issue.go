@@ -319,7 +319,8 @@ func parseSignResponse(data map[string]any) (leaf *x509.Certificate, intermediat
 }
 
 // writeSecret stores material in cert's Secret: it creates the Secret when existing is nil and
-// otherwise replaces the key pair in existing, which is ours.
+// otherwise replaces the key pair in existing, which is ours and must be the live Secret (read
+// from the API server, never the cache, whose copies keep no data).
 func (c *Controller) writeSecret(ctx context.Context, cert *v1alpha1.Certificate, iss issuer, existing *corev1.Secret,
 	material secret.Material, prov secret.Provenance) error {
 	secrets := c.kube.CoreV1().Secrets(cert.Namespace)

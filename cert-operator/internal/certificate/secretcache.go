@@ -18,10 +18,11 @@ import (
 )
 
 // secretFacts keeps, for each of our Secrets in the informer's cache, what the decisions read
-// of its data — the leaf, the chain and root it came with, and whether the private key is the
-// leaf's — while the cached Secret itself keeps only the SHA-256 digest of each data value.
-// The cache therefore holds no private key, and its size does not follow the key and chain
-// sizes: a leaf's DER, and the issuing and root CAs once per CA rather than once per Secret.
+// of its data — the SHA-256 digest of tls.crt, tls.key and ca.crt, the leaf, the chain and
+// root it came with, and whether the private key is the leaf's — while the cached Secret
+// itself keeps no data at all. The cache therefore holds no private key, and its size does not
+// follow the key and chain sizes: a leaf's DER, and the issuing and root CAs once per CA rather
+// than once per Secret.
 //
 // A cached Secret is a stripped copy: anything that writes a Secret reads the live object
 // first.
@@ -37,6 +38,10 @@ type secretFacts struct {
 type dataFacts struct {
 	// resourceVersion is the version of the Secret the facts were read from.
 	resourceVersion string
+	// digests are the SHA-256 of the values of dataKeys, where present says the value is
+	// not empty.
+	digests [len(dataKeys)][sha256.Size]byte
+	present [len(dataKeys)]bool
 	// leaf is the DER of the first certificate of tls.crt, parsed again when a sync needs it.
 	leaf []byte
 	// intermediates and root are the interned rest of tls.crt and the last certificate of
@@ -50,6 +55,9 @@ type dataFacts struct {
 	// certErr, keyErr and caErr are the parse errors of tls.crt, tls.key and ca.crt.
 	certErr, keyErr, caErr error
 }
+
+// dataKeys are the data keys the decisions look at.
+var dataKeys = [...]string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey, secret.CAKey}
 
 func newSecretFacts() *secretFacts {
 	return &secretFacts{facts: map[types.UID]*dataFacts{}, cas: map[[sha256.Size]byte]*x509.Certificate{}}
@@ -72,36 +80,26 @@ func (f *secretFacts) transform(obj any) (any, error) {
 	f.mu.RLock()
 	known := f.facts[s.UID]
 	f.mu.RUnlock()
-	if known != nil && known.resourceVersion == s.ResourceVersion && isStripped(s) {
+	if known != nil && known.resourceVersion == s.ResourceVersion && s.Data == nil {
 		return s, nil // already transformed
 	}
 	d := f.read(s)
-	for k, v := range s.Data {
-		sum := sha256.Sum256(v)
-		s.Data[k] = sum[:]
-	}
-	s.StringData = nil
+	s.Data, s.StringData = nil, nil
 	f.mu.Lock()
 	f.facts[s.UID] = d
 	f.mu.Unlock()
 	return s, nil
 }
 
-// isStripped reports whether every data value of s is a digest (a guess that is only used to
-// keep the transform idempotent; facts for the same version are the real test).
-func isStripped(s *corev1.Secret) bool {
-	for _, v := range s.Data {
-		if len(v) != sha256.Size {
-			return false
-		}
-	}
-	return true
-}
-
 // read parses the data of s into facts.
 func (f *secretFacts) read(s *corev1.Secret) *dataFacts {
 	parsed := policy.ParseData(s)
 	d := &dataFacts{resourceVersion: s.ResourceVersion, certErr: parsed.CertErr, keyErr: parsed.KeyErr, caErr: parsed.CAErr}
+	for i, k := range dataKeys {
+		if v := s.Data[k]; len(v) > 0 {
+			d.digests[i], d.present[i] = sha256.Sum256(v), true
+		}
+	}
 	if parsed.Leaf != nil {
 		d.leaf = parsed.Leaf.Raw
 		for _, c := range parsed.Intermediates {
@@ -145,21 +143,30 @@ func (f *secretFacts) forget(obj any) {
 	}
 }
 
-// data returns the parsed data of the cached Secret s as the decisions read it, and false when
-// the facts of that version of s are not known (the cache and the facts are updated one after
-// the other, so a sync can fall between): then read the live Secret.
-func (f *secretFacts) data(s *corev1.Secret) (policy.Data, bool) {
+// data returns, for the cached Secret s, a copy whose data holds the digests of tls.crt,
+// tls.key and ca.crt (so that what is present and what is empty shows), and its parsed data as
+// the decisions read it; false when the facts of that version of s are not known (the cache
+// and the facts are updated one after the other, so a sync can fall between): then read the
+// live Secret.
+func (f *secretFacts) data(s *corev1.Secret) (*corev1.Secret, policy.Data, bool) {
 	f.mu.RLock()
 	d := f.facts[s.UID]
 	f.mu.RUnlock()
 	if d == nil || d.resourceVersion != s.ResourceVersion {
-		return policy.Data{}, false
+		return nil, policy.Data{}, false
+	}
+	view := *s
+	view.Data = map[string][]byte{}
+	for i, k := range dataKeys {
+		if d.present[i] {
+			view.Data[k] = d.digests[i][:]
+		}
 	}
 	out := policy.Data{Intermediates: d.intermediates, Root: d.root, CertErr: d.certErr, KeyErr: d.keyErr, CAErr: d.caErr}
 	if d.leaf != nil {
 		leaf, err := x509.ParseCertificate(d.leaf)
 		if err != nil {
-			return policy.Data{}, false
+			return nil, policy.Data{}, false
 		}
 		out.Leaf = leaf
 	}
@@ -169,7 +176,7 @@ func (f *secretFacts) data(s *corev1.Secret) (policy.Data, bool) {
 	case d.keyPublic != nil:
 		out.Key = publicOnly{d.keyPublic}
 	}
-	return out, true
+	return &view, out, true
 }
 
 // size returns how many Secrets facts are kept for (tests).

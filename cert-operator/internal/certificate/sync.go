@@ -129,8 +129,8 @@ func (c *Controller) cachedInput(cert *v1alpha1.Certificate, s *corev1.Secret, k
 	if s == nil {
 		return in, true
 	}
-	data, ok := c.secretFacts.data(s)
-	in.Secret, in.Data = s, data
+	view, data, ok := c.secretFacts.data(s)
+	in.Secret, in.Data = view, data
 	return in, ok
 }
 

@@ -352,12 +352,14 @@ func TestSecretCacheKeepsNoKey(t *testing.T) {
 	restarted := newFixture(t, v, readyCA(v), certificate(), live)
 	cached, err := restarted.c.secrets.Secrets("team-a").Get("web-tls")
 	require.NoError(t, err)
-	for k, val := range cached.Data {
-		sum := sha256.Sum256(live.Data[k])
-		assert.Equal(t, sum[:], val, "%s is kept as its digest", k)
-	}
-	data, ok := restarted.c.secretFacts.data(cached)
+	assert.Nil(t, cached.Data, "the cache keeps no data")
+	view, data, ok := restarted.c.secretFacts.data(cached)
 	require.True(t, ok)
+	require.Len(t, view.Data, 3)
+	for k, val := range view.Data {
+		sum := sha256.Sum256(live.Data[k])
+		assert.Equal(t, sum[:], val, "%s shows as its digest", k)
+	}
 	_, isPublic := data.Key.(publicOnly)
 	assert.True(t, isPublic, "only the public half of the key")
 	assert.Equal(t, 1, restarted.c.secretFacts.size())
