@@ -37,11 +37,15 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// BinDir returns the folder scripts/build-tools.sh builds into:
-// $CLUSTERPKI_BIN, else $XDG_CACHE_HOME/clusterpki/bin, else ~/.cache/clusterpki/bin.
+// BinDir returns the folder scripts/build-tools.sh builds into, by the same rules as
+// scripts/lib.sh: $CLUSTERPKI_BIN, else $CLUSTERPKI_CACHE/bin, else
+// $XDG_CACHE_HOME/clusterpki/bin, else ~/.cache/clusterpki/bin.
 func BinDir() (string, error) {
 	if dir := os.Getenv("CLUSTERPKI_BIN"); dir != "" {
 		return dir, nil
+	}
+	if dir := os.Getenv("CLUSTERPKI_CACHE"); dir != "" {
+		return filepath.Join(dir, "bin"), nil
 	}
 	cache := os.Getenv("XDG_CACHE_HOME")
 	if cache == "" {

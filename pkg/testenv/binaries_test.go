@@ -98,3 +98,28 @@ func TestEnsureBinariesStopsWhenCancelled(t *testing.T) {
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 10*time.Second, "the build was not stopped")
 }
+
+func TestBinDirFollowsTheScriptsRules(t *testing.T) {
+	tests := map[string]struct {
+		bin, cache, xdg string
+		want            string
+	}{
+		"CLUSTERPKI_BIN first":      {bin: "/b", cache: "/c", xdg: "/x", want: "/b"},
+		"then CLUSTERPKI_CACHE/bin": {cache: "/c", xdg: "/x", want: "/c/bin"},
+		"then XDG_CACHE_HOME":       {xdg: "/x", want: "/x/clusterpki/bin"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("CLUSTERPKI_BIN", tc.bin)
+			t.Setenv("CLUSTERPKI_CACHE", tc.cache)
+			t.Setenv("XDG_CACHE_HOME", tc.xdg)
+			got, err := testenv.BinDir()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("BinDir() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
