@@ -190,6 +190,18 @@ func (c *Controller) checkNotMoved(ctx context.Context, ca *v1alpha1.Certificate
 // ensureMount enables a PKI mount owned by ca, or checks that an existing one is ours. It
 // reports whether it enabled the mount just now.
 func (c *Controller) ensureMount(ctx context.Context, ca *v1alpha1.CertificateAuthority, path, owner string, maxTTL time.Duration) (bool, error) {
+	if ca.Status.RootMount == "" {
+		// A CA that never recorded its mounts is new: its mounts are almost always missing, so
+		// enable first, one Vault call instead of two. A mount already there refuses ("path is
+		// already in use") and is left as it is; it is then read and checked as below.
+		err := c.pki.enableMount(ctx, path, owner, maxTTL)
+		if err == nil {
+			return true, nil
+		}
+		if !isInUse(err) {
+			return false, err
+		}
+	}
 	m, err := c.pki.readMount(ctx, path)
 	if errors.Is(err, errNoMount) {
 		if err := c.pki.enableMount(ctx, path, owner, maxTTL); err != nil {

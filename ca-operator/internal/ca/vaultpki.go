@@ -55,6 +55,12 @@ func isMissing(err error) bool {
 	return false
 }
 
+// isInUse reports whether err is Vault refusing to enable a mount at a path that has one.
+func isInUse(err error) bool {
+	var re *vaultapi.ResponseError
+	return errors.As(err, &re) && re.StatusCode == 400 && strings.Contains(strings.ToLower(strings.Join(re.Errors, " ")), "already in use")
+}
+
 // readMount returns a mount's type, description and max lease TTL, or errNoMount.
 func (p *pki) readMount(ctx context.Context, path string) (*mountInfo, error) {
 	s, err := p.vault.Read(ctx, "read-mount", "sys/mounts/"+path)
