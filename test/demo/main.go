@@ -206,7 +206,7 @@ func (d *demo) setUp(sigCtx context.Context) error {
 	if err := d.step("Start etcd, kube-apiserver and Vault", d.path("cluster"), func() (string, error) { return d.startEnv(ctx) }); err != nil {
 		return err
 	}
-	if err := d.step("Install CRDs and RBAC: kubectl apply --server-side -k deploy/default", d.logPath("kubectl"), func() (string, error) { return d.applyDefault(ctx) }); err != nil {
+	if err := d.step("Install CRDs, RBAC and admission policies: kubectl apply --server-side -k deploy/default", d.logPath("kubectl"), func() (string, error) { return d.applyDefault(ctx) }); err != nil {
 		return err
 	}
 	var vaultMode string

@@ -145,7 +145,7 @@ configMapGenerator:
 		"crd/certificateauthorities.clusterpki.dev", "crd/certificates.clusterpki.dev"); err != nil {
 		return "", err
 	}
-	return "CRDs, namespace " + systemNamespace + ", ServiceAccounts, RBAC, Deployments (which the demo runs as processes)", nil
+	return "CRDs, namespace " + systemNamespace + ", ServiceAccounts, RBAC, tenant roles, admission policies, Deployments (which the demo runs as processes)", nil
 }
 
 // configureVault runs deploy/vault/configure-kubernetes-auth.sh against the local API server,
