@@ -157,6 +157,7 @@ func (r *run) setup(ctx context.Context, work string) error {
 	if r.vault, err = r.env.VaultClient(); err != nil {
 		return err
 	}
+	keepConnections(r.vault)
 	tokens := map[string]string{}
 	for _, name := range []string{"ca-operator", "cert-operator"} {
 		policy, err := os.ReadFile(filepath.Join(r.repoRoot, "deploy", "vault", name+".hcl"))
@@ -399,6 +400,7 @@ func (r *run) issuance(ctx context.Context) error {
 		return err
 	}
 	vc.SetToken(tok.Auth.ClientToken)
+	keepConnections(vc)
 	for _, n := range r.cfg.BaselineConcurrency {
 		bl, err := r.issuanceBaseline(ctx, vc, cas, n)
 		if err != nil {
@@ -450,6 +452,14 @@ func (r *run) issuanceBaseline(ctx context.Context, vc *vaultapi.Client, cas map
 		}
 	}
 	return summarize(bt.results()), nil
+}
+
+// keepConnections lets the baselines' Vault client keep as many idle connections as they
+// have workers, as the operators' client does (pkg/vault), instead of GOMAXPROCS+1.
+func keepConnections(c *vaultapi.Client) {
+	if t, ok := c.CloneConfig().HttpClient.Transport.(*http.Transport); ok {
+		t.MaxIdleConnsPerHost = 128
+	}
 }
 
 func sumMap(m map[string]float64) float64 {

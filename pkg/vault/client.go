@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -49,6 +50,12 @@ func New(ctx context.Context, cfg Config, log logrus.FieldLogger) (*Client, erro
 	apiCfg.Address = cfg.Addr
 	apiCfg.Timeout = cfg.Timeout
 	apiCfg.MaxRetries = cfg.MaxRetries
+	// The default pool keeps GOMAXPROCS+1 idle connections per host: with more workers than
+	// that calling Vault at once, most requests would open (and, over TLS, handshake) a new
+	// connection and close it after one use.
+	if t, ok := apiCfg.HttpClient.Transport.(*http.Transport); ok {
+		t.MaxIdleConnsPerHost = maxIdleConns
+	}
 	if err := apiCfg.ConfigureTLS(&vaultapi.TLSConfig{
 		CACert:        cfg.CACert,
 		TLSServerName: cfg.TLSServerName,
@@ -80,6 +87,10 @@ func New(ctx context.Context, cfg Config, log logrus.FieldLogger) (*Client, erro
 	}
 	return c, nil
 }
+
+// maxIdleConns is how many idle connections to Vault are kept for reuse: more than any
+// operator's workers.
+const maxIdleConns = 128
 
 // Raw returns the underlying client (with retries for idempotent calls), carrying the current
 // token; calls made through it are not measured and do not log in again on an expired token,
