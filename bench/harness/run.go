@@ -300,7 +300,20 @@ func (r *run) caProvisioning(ctx context.Context) error {
 	if r.cfg.SkipBaselines {
 		return nil
 	}
-	bl, err := baselineCAs(ctx, r.kube, r.client, r.vault, r.env.VaultAddr, baselineNS, r.cfg.ProvisionCAs, r.cfg.CAWorkers)
+	// The baseline calls Vault as the ca-operator does: with a token of its policy, so both
+	// pay for the same ACL checks (a root token skips them).
+	vc, err := r.env.VaultClient()
+	if err != nil {
+		return err
+	}
+	tok, err := r.vault.Auth().Token().CreateWithContext(ctx, &vaultapi.TokenCreateRequest{
+		Policies: []string{"clusterpki-ca-operator"}, TTL: "48h", DisplayName: "bench-ca-baseline"})
+	if err != nil {
+		return err
+	}
+	vc.SetToken(tok.Auth.ClientToken)
+	keepConnections(vc)
+	bl, err := baselineCAs(ctx, r.kube, r.client, vc, r.env.VaultAddr, baselineNS, r.cfg.ProvisionCAs, r.cfg.CAWorkers)
 	if err != nil {
 		return err
 	}
