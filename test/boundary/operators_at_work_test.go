@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
@@ -176,19 +177,28 @@ func runUntilCleanup(t *testing.T, name string, run func(context.Context) error,
 	require.Eventually(t, func() bool { return readyFn() == nil }, 30*time.Second, 50*time.Millisecond, "%s did not become ready", name)
 }
 
+// operatorDeps returns what an operator called name needs to run as its ServiceAccount: the
+// ServiceAccount's REST config, a logger, a Vault client holding only the operator's shipped
+// policy (stopped at cleanup) and an event recorder reporting as component.
+func operatorDeps(t *testing.T, name, component string) (*rest.Config, logrus.FieldLogger, *pkgvault.Client, record.EventRecorder, func()) {
+	t.Helper()
+	restConfig := operatorRESTConfig(t, name)
+	log := operatorLog(t, name)
+	vctx, vcancel := context.WithCancel(context.Background())
+	t.Cleanup(vcancel)
+	vc, err := pkgvault.New(vctx, pkgvault.Config{Addr: env.VaultAddr, Auth: pkgvault.AuthToken, Token: vaultToken(t, name), Timeout: 10 * time.Second}, log)
+	require.NoError(t, err)
+	go vc.Start(vctx)
+	c, err := newClients(name, restConfig)
+	require.NoError(t, err)
+	recorder, stopEvents := kube.NewEventRecorder(c.kube, clusterpkischeme.Scheme, component)
+	return restConfig, log, vc, recorder, stopEvents
+}
+
 // startCAOperator runs the ca-operator for namespace ns as its ServiceAccount.
 func startCAOperator(t *testing.T, ns string) {
 	t.Helper()
-	restConfig := operatorRESTConfig(t, "ca-operator")
-	log := operatorLog(t, "ca-operator")
-	vctx, vcancel := context.WithCancel(context.Background())
-	t.Cleanup(vcancel)
-	vc, err := pkgvault.New(vctx, pkgvault.Config{Addr: env.VaultAddr, Auth: pkgvault.AuthToken, Token: vaultToken(t, "ca-operator"), Timeout: 10 * time.Second}, log)
-	require.NoError(t, err)
-	go vc.Start(vctx)
-	c, err := newClients("ca-operator", restConfig)
-	require.NoError(t, err)
-	recorder, stopEvents := kube.NewEventRecorder(c.kube, clusterpkischeme.Scheme, caoperator.Component)
+	restConfig, log, vc, recorder, stopEvents := operatorDeps(t, "ca-operator", caoperator.Component)
 	op, err := caoperator.New(caoperator.Config{
 		RESTConfig: restConfig, Vault: vc, Recorder: recorder, VaultPublicAddr: env.VaultAddr,
 		Namespace: ns, Log: log,
@@ -200,16 +210,7 @@ func startCAOperator(t *testing.T, ns string) {
 // startCertOperator runs the cert-operator for namespace ns as its ServiceAccount.
 func startCertOperator(t *testing.T, ns string) {
 	t.Helper()
-	restConfig := operatorRESTConfig(t, "cert-operator")
-	log := operatorLog(t, "cert-operator")
-	vctx, vcancel := context.WithCancel(context.Background())
-	t.Cleanup(vcancel)
-	vc, err := pkgvault.New(vctx, pkgvault.Config{Addr: env.VaultAddr, Auth: pkgvault.AuthToken, Token: vaultToken(t, "cert-operator"), Timeout: 10 * time.Second}, log)
-	require.NoError(t, err)
-	go vc.Start(vctx)
-	c, err := newClients("cert-operator", restConfig)
-	require.NoError(t, err)
-	recorder, stopEvents := kube.NewEventRecorder(c.kube, clusterpkischeme.Scheme, certoperator.Component)
+	restConfig, log, vc, recorder, stopEvents := operatorDeps(t, "cert-operator", certoperator.Component)
 	op, err := certoperator.New(certoperator.Config{
 		RESTConfig: restConfig, Vault: vc, Recorder: recorder, Namespace: ns,
 		MaxBackoff: 10 * time.Second, Log: log, Registry: prometheus.NewRegistry(),

@@ -7,13 +7,10 @@ import (
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
-	"github.com/clusterpki/clusterpki/cert-operator/internal/policy"
-	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
 	"github.com/clusterpki/clusterpki/pkg/kube"
 	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
@@ -82,19 +79,9 @@ func (c *Controller) finalize(ctx context.Context, log logrus.FieldLogger, cert 
 // revokeOnDelete revokes the unexpired certificate in cert's Secret, if there is one. A refusal
 // by Vault, or a CA that is gone, is reported and does not block the deletion.
 func (c *Controller) revokeOnDelete(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate) error {
-	s, err := c.kube.CoreV1().Secrets(cert.Namespace).Get(ctx, cert.Spec.SecretName, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
+	leaf, err := c.leafToRevoke(ctx, cert)
+	if err != nil || leaf == nil {
 		return err
-	}
-	if !secret.IsOwnedBy(s, cert) {
-		return nil
-	}
-	leaf := policy.ParseData(s).Leaf
-	if leaf == nil || !c.now().Before(leaf.NotAfter) {
-		return nil
 	}
 	serial := pki.FormatSerial(leaf.SerialNumber)
 	ca, err := c.cas.CertificateAuthorities(cert.Namespace).Get(cert.Spec.CARef.Name)
