@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
-	"github.com/clusterpki/clusterpki/pkg/certformat"
 	"github.com/clusterpki/clusterpki/plugin/internal/commands"
 )
 
@@ -132,8 +132,8 @@ func TestPlugin(t *testing.T) {
 			"Subject:     CN=kube-apiserver",
 			"DNS:kubernetes.default.svc.cluster.local", "IP:127.0.0.1", "IP:10.0.0.1",
 			"server auth",
-			"Serial:      " + certformat.Serial(leaf.SerialNumber),
-			"SHA-256:     " + certformat.Fingerprint(leaf),
+			"Serial:      " + contract.Serial(leaf.SerialNumber),
+			"SHA-256:     " + contract.Fingerprint(leaf),
 			"Issuer chain [1]",
 			"ok    key matches certificate",
 			"ok    chain verifies against the published root: 3 certificates up to tenant-a root CA",
@@ -142,9 +142,9 @@ func TestPlugin(t *testing.T) {
 		} {
 			assert.Contains(t, view, want)
 		}
-		assert.Regexp(t, `Normal\s+Issued\s+\S+\s+1\s+Issued certificate `+certformat.Serial(leaf.SerialNumber), view, "the recent events")
+		assert.Regexp(t, `Normal\s+Issued\s+\S+\s+1\s+Issued certificate `+contract.Serial(leaf.SerialNumber), view, "the recent events")
 		assert.NotContains(t, view, "FAIL")
-		assert.Equal(t, cert.Status.SerialNumber, certformat.Serial(leaf.SerialNumber), "the status and the plugin write serials alike")
+		assert.Equal(t, cert.Status.SerialNumber, contract.Serial(leaf.SerialNumber), "the status and the plugin write serials alike")
 
 		var report struct {
 			Leaf   struct{ Serial, FingerprintSHA256 string }
@@ -155,7 +155,7 @@ func TestPlugin(t *testing.T) {
 		}
 		require.NoError(t, json.Unmarshal([]byte(plugin(t, "inspect", "cert", "kube-apiserver", "-n", ns, "-o", "json")), &report))
 		assert.Equal(t, cert.Status.SerialNumber, report.Leaf.Serial)
-		assert.Equal(t, certformat.Fingerprint(leaf), report.Leaf.FingerprintSHA256)
+		assert.Equal(t, contract.Fingerprint(leaf), report.Leaf.FingerprintSHA256)
 		require.Len(t, report.Checks, 4)
 		for _, c := range report.Checks {
 			assert.True(t, c.OK, c.Name)
@@ -220,7 +220,7 @@ func TestPlugin(t *testing.T) {
 		root := firstCert(t, []byte(bundle))
 		ca, err := client.ClusterpkiV1alpha1().CertificateAuthorities(ns).Get(ctx, "tenant-a", metav1.GetOptions{})
 		require.NoError(t, err)
-		assert.Equal(t, ca.Status.Root.FingerprintSHA256, certformat.Fingerprint(root), "the bundle is the root the CA's status names")
+		assert.Equal(t, ca.Status.Root.FingerprintSHA256, contract.Fingerprint(root), "the bundle is the root the CA's status names")
 		assert.Contains(t, plugin(t, "trust", "tenant-a", "-n", ns, "-o", "yaml"), "fingerprintSHA256: "+ca.Status.Root.FingerprintSHA256)
 	})
 

@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
-	"github.com/clusterpki/clusterpki/pkg/certformat"
+	"github.com/clusterpki/clusterpki/apis/contract"
 )
 
 // parseCertificate decodes the first PEM certificate in data.
@@ -24,13 +24,13 @@ func parseCertificate(data string) (*x509.Certificate, error) {
 	return cert, nil
 }
 
-// Fingerprint returns the lowercase hex SHA-256 of a certificate's DER encoding (pkg/certformat,
+// Fingerprint returns the lowercase hex SHA-256 of a certificate's DER encoding (apis/contract,
 // shared with the cert-operator).
-func Fingerprint(cert *x509.Certificate) string { return certformat.Fingerprint(cert) }
+func Fingerprint(cert *x509.Certificate) string { return contract.Fingerprint(cert) }
 
 // SerialString formats a certificate serial number as colon-separated hex, as Vault does
-// (pkg/certformat).
-func SerialString(cert *x509.Certificate) string { return certformat.Serial(cert.SerialNumber) }
+// (apis/contract).
+func SerialString(cert *x509.Certificate) string { return contract.Serial(cert.SerialNumber) }
 
 // certStatus describes a CA certificate for the status.
 func certStatus(issuerID string, cert *x509.Certificate) *v1alpha1.CACertificateStatus {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	clientset "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	informers "github.com/clusterpki/clusterpki/apis/generated/informers/externalversions"
 	listers "github.com/clusterpki/clusterpki/apis/generated/listers/clusterpki/v1alpha1"
@@ -31,7 +32,7 @@ import (
 const Finalizer = "clusterpki.dev/certificate-authority"
 
 // ManagedByValue is the value of the managed-by label on objects the ca-operator creates.
-const ManagedByValue = "clusterpki"
+const ManagedByValue = contract.ManagedByValue
 
 // Config holds the settings of the controller that do not come from the spec.
 type Config struct {

@@ -8,7 +8,7 @@ import (
 	"math/big"
 	"time"
 
-	"github.com/clusterpki/clusterpki/pkg/certformat"
+	"github.com/clusterpki/clusterpki/apis/contract"
 )
 
 // pemTypeCertificate is the PEM block type of an X.509 certificate.
@@ -49,12 +49,12 @@ func EncodeCertificates(certs ...*x509.Certificate) []byte {
 }
 
 // Fingerprint returns the SHA-256 of cert's DER as lowercase hex, the form the
-// CertificateAuthority status publishes (pkg/certformat, shared with the ca-operator).
-func Fingerprint(cert *x509.Certificate) string { return certformat.Fingerprint(cert) }
+// CertificateAuthority status publishes (apis/contract, shared with the ca-operator).
+func Fingerprint(cert *x509.Certificate) string { return contract.Fingerprint(cert) }
 
 // FormatSerial returns serial as colon-separated lowercase hex bytes, as Vault writes it
-// (pkg/certformat).
-func FormatSerial(serial *big.Int) string { return certformat.Serial(serial) }
+// (apis/contract).
+func FormatSerial(serial *big.Int) string { return contract.Serial(serial) }
 
 // VerifyChain checks that leaf chains up to root through intermediates, at a time inside every
 // certificate's validity so that an expired (or not yet valid) certificate is not mistaken for a

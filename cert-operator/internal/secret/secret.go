@@ -15,10 +15,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 )
 
 // ManagedByValue is the LabelManagedBy value of the Secrets the cert-operator writes.
-const ManagedByValue = "clusterpki"
+const ManagedByValue = contract.ManagedByValue
 
 // Annotations the cert-operator writes on a Secret to remember how its certificate came about.
 const (

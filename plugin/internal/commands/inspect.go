@@ -22,7 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
-	"github.com/clusterpki/clusterpki/pkg/certformat"
+	"github.com/clusterpki/clusterpki/apis/contract"
 )
 
 // trustConfigMap names the ConfigMap in which the ca-operator publishes CA ca's trust bundle
@@ -193,7 +193,7 @@ func verifyChain(chain []*x509.Certificate, bundlePEM []byte, now time.Time) che
 	}
 	c.OK = true
 	root := verified[0][len(verified[0])-1]
-	c.Detail = fmt.Sprintf("%d certificates up to %s (SHA-256 %s)", len(verified[0]), root.Subject.CommonName, certformat.Fingerprint(root))
+	c.Detail = fmt.Sprintf("%d certificates up to %s (SHA-256 %s)", len(verified[0]), root.Subject.CommonName, contract.Fingerprint(root))
 	return c
 }
 
@@ -209,7 +209,7 @@ func sameRoots(secretCA, bundle []byte) check {
 	fp := func(cs []*x509.Certificate) string {
 		var out []string
 		for _, x := range cs {
-			out = append(out, certformat.Fingerprint(x))
+			out = append(out, contract.Fingerprint(x))
 		}
 		sort.Strings(out)
 		return strings.Join(out, ",")
@@ -249,7 +249,7 @@ func parseCertificates(data []byte) ([]*x509.Certificate, error) {
 func describe(c *x509.Certificate) certDetails {
 	d := certDetails{
 		Subject: c.Subject.String(), Issuer: c.Issuer.String(),
-		Serial: certformat.Serial(c.SerialNumber), Fingerprint: certformat.Fingerprint(c),
+		Serial: contract.Serial(c.SerialNumber), Fingerprint: contract.Fingerprint(c),
 		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
 		PublicKey: publicKeyName(c.PublicKey), IsCA: c.IsCA, DNSNames: c.DNSNames,
 		KeyUsages: keyUsages(c),

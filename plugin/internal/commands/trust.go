@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/clusterpki/clusterpki/pkg/certformat"
+	"github.com/clusterpki/clusterpki/apis/contract"
 )
 
 // trustEntry describes one certificate of a published bundle, for -o json|yaml.
@@ -52,7 +52,7 @@ func newTrust(o *options) *cobra.Command {
 			}
 			out := trustBundle{Namespace: cm.Namespace, ConfigMap: name, PEM: pem}
 			for _, c := range certs {
-				out.Certificates = append(out.Certificates, trustEntry{Subject: c.Subject.String(), Fingerprint: certformat.Fingerprint(c), NotAfter: c.NotAfter.UTC().Format("2006-01-02T15:04:05Z")})
+				out.Certificates = append(out.Certificates, trustEntry{Subject: c.Subject.String(), Fingerprint: contract.Fingerprint(c), NotAfter: c.NotAfter.UTC().Format("2006-01-02T15:04:05Z")})
 			}
 			_, err = o.printStructured(out)
 			return err
