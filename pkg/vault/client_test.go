@@ -352,3 +352,37 @@ func TestDescribeHidesAddressesAndTokens(t *testing.T) {
 		})
 	}
 }
+
+func TestErrorClasses(t *testing.T) {
+	answer := func(code int, msgs ...string) error {
+		return fmt.Errorf("op: %w", &vaultapi.ResponseError{StatusCode: code, Errors: msgs})
+	}
+	tests := map[string]struct {
+		err                  error
+		missing, inUse, unav bool
+		refusal              string
+	}{
+		"404":                      {err: answer(404), missing: true, refusal: "Not Found"},
+		"nothing read":             {err: fmt.Errorf("read: %w", ErrNotFound), missing: true},
+		"400 no mount":             {err: answer(400, "no secret engine mount at clusterpki/a/b/root/"), missing: true, refusal: "no secret engine mount at clusterpki/a/b/root/"},
+		"400 no default issuer":    {err: answer(400, "no default issuer currently configured"), missing: true, refusal: "no default issuer currently configured"},
+		"400 other":                {err: answer(400, "common name not allowed"), refusal: "common name not allowed"},
+		"400 path in use":          {err: answer(400, "path is already in use at clusterpki/a/"), inUse: true, refusal: "path is already in use at clusterpki/a/"},
+		"403":                      {err: answer(403, "permission denied"), refusal: "permission denied"},
+		"412 standby behind":       {err: answer(412)},
+		"429":                      {err: answer(429)},
+		"503 sealed":               {err: answer(503, "Vault is sealed"), unav: true},
+		"connection refused":       {err: fmt.Errorf("dial: %w", syscall.ECONNREFUSED), unav: true},
+		"no Vault answer, no kind": {err: errors.New("boom")},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.missing, IsMissing(tc.err), "IsMissing")
+			assert.Equal(t, tc.inUse, IsInUse(tc.err), "IsInUse")
+			assert.Equal(t, tc.unav, IsUnavailable(tc.err), "IsUnavailable")
+			msg, refused := Refusal(tc.err)
+			assert.Equal(t, tc.refusal != "", refused, "Refusal")
+			assert.Equal(t, tc.refusal, msg)
+		})
+	}
+}

@@ -36,6 +36,54 @@ func IsNotFound(err error) bool {
 	return errors.Is(err, ErrNotFound) || statusCode(err) == http.StatusNotFound
 }
 
+// IsMissing reports whether err says there is nothing at the path, for the reads whose absence
+// Vault answers with 400 or 404 and a message (an unmounted path, a mount with no default
+// issuer, an unknown issuer or key) rather than an empty body.
+func IsMissing(err error) bool {
+	if IsNotFound(err) {
+		return true
+	}
+	re, ok := responseError(err)
+	if !ok || re.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	msg := strings.ToLower(strings.Join(re.Errors, " "))
+	for _, s := range []string{"no secret engine mount", "no default issuer", "unable to find", "not found", "does not exist"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsInUse reports whether err is Vault refusing to enable a mount at a path that has one.
+func IsInUse(err error) bool {
+	re, ok := responseError(err)
+	return ok && re.StatusCode == http.StatusBadRequest &&
+		strings.Contains(strings.ToLower(strings.Join(re.Errors, " ")), "already in use")
+}
+
+// Refusal reports whether err is Vault refusing the request itself — a 4xx answer such as
+// "common name not allowed" or "ttl above max_ttl", which retrying unchanged cannot fix — and
+// returns Vault's own explanation. 408, 412 (a standby that has not caught up) and 429 are not
+// refusals: they pass.
+func Refusal(err error) (string, bool) {
+	re, ok := responseError(err)
+	if !ok {
+		return "", false
+	}
+	switch code := re.StatusCode; {
+	case code == http.StatusTooManyRequests, code == http.StatusRequestTimeout,
+		code == http.StatusPreconditionFailed, code < 400, code >= 500:
+		return "", false
+	}
+	msg := strings.Join(re.Errors, "; ")
+	if msg == "" {
+		msg = http.StatusText(re.StatusCode)
+	}
+	return msg, true
+}
+
 // IsPermissionDenied reports whether Vault refused the request (403): the policy does not allow
 // it, or the token is invalid.
 func IsPermissionDenied(err error) bool {
