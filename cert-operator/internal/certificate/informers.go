@@ -14,6 +14,7 @@ import (
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	"github.com/clusterpki/clusterpki/apis/generated/informers/externalversions"
+	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
 )
 
 // Informers are the shared informer factories the controller reads from: one for the
@@ -99,8 +100,12 @@ func (p *stringPool) get(s string) string {
 // sharedLabelValues are the labels whose values repeat across objects.
 var sharedLabelValues = map[string]bool{v1alpha1.LabelManagedBy: true, v1alpha1.LabelClusterID: true}
 
+// sharedAnnotationValues are the annotations whose values repeat across objects: the root
+// fingerprint every Secret of a CA records (one value per root).
+var sharedAnnotationValues = map[string]bool{secret.AnnotationRootFingerprint: true}
+
 // internMeta shares the repeated strings of m's metadata: namespace, label and annotation keys,
-// the values of sharedLabelValues, and owner references' API versions and kinds.
+// the values of sharedLabelValues and sharedAnnotationValues, and owner references' API versions and kinds.
 func internMeta(m metav1.Object) {
 	m.SetNamespace(interned.get(m.GetNamespace()))
 	if labels := m.GetLabels(); len(labels) > 0 {
@@ -116,6 +121,9 @@ func internMeta(m metav1.Object) {
 	if annotations := m.GetAnnotations(); len(annotations) > 0 {
 		shared := make(map[string]string, len(annotations))
 		for k, v := range annotations {
+			if sharedAnnotationValues[k] {
+				v = interned.get(v)
+			}
 			shared[interned.get(k)] = v
 		}
 		m.SetAnnotations(shared)

@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"math/big"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -18,11 +20,11 @@ import (
 )
 
 // secretFacts keeps, for each of our Secrets in the informer's cache, what the decisions read
-// of its data — the SHA-256 digest of tls.crt, tls.key and ca.crt, the leaf, the chain and
-// root it came with, and whether the private key is the leaf's — while the cached Secret
-// itself keeps no data at all. The cache therefore holds no private key, and its size does not
-// follow the key and chain sizes: a leaf's DER, and the issuing and root CAs once per CA rather
-// than once per Secret.
+// of its data — which of tls.crt, tls.key and ca.crt are present, the leaf's validity and
+// serial, whether it chains up to the root in ca.crt, and whether the private key is the
+// leaf's — while the cached Secret itself keeps no data at all. The cache therefore holds no
+// private key and no leaf, and its size does not follow the key and chain sizes: the issuing
+// and root CAs are kept once per CA rather than once per Secret.
 //
 // A cached Secret is a stripped copy: anything that writes a Secret reads the live object
 // first.
@@ -38,12 +40,11 @@ type secretFacts struct {
 type dataFacts struct {
 	// resourceVersion is the version of the Secret the facts were read from.
 	resourceVersion string
-	// digests are the SHA-256 of the values of dataKeys, where present says the value is
-	// not empty.
-	digests [len(dataKeys)][sha256.Size]byte
+	// present says which values of dataKeys are not empty (the decisions read no more of
+	// them than that, and what the facts below say).
 	present [len(dataKeys)]bool
-	// leaf is the DER of the first certificate of tls.crt, parsed again when a sync needs it.
-	leaf []byte
+	// leaf is what the decisions read of the first certificate of tls.crt (nil when none).
+	leaf *leafFacts
 	// intermediates and root are the interned rest of tls.crt and the last certificate of
 	// ca.crt.
 	intermediates []*x509.Certificate
@@ -55,6 +56,23 @@ type dataFacts struct {
 	// certErr, keyErr and caErr are the parse errors of tls.crt, tls.key and ca.crt.
 	certErr, keyErr, caErr error
 }
+
+// leafFacts is what the decisions read of a leaf certificate: its validity, its serial and
+// whether it chains up to the root in ca.crt. The chain is checked by the first sync that
+// reads the facts (so that a restart checks every Secret's chain on the workers, in
+// parallel, rather than in the informer's one goroutine); until then der keeps the leaf.
+type leafFacts struct {
+	notBefore, notAfter time.Time
+	serial              *big.Int
+	// der is the leaf's DER while the chain is unchecked; nil after.
+	der []byte
+	// chainErr is pki.VerifyChain's outcome once der is nil.
+	chainErr error
+}
+
+// cachedValue stands, in a cached view's data, for a value that is present: the cache keeps
+// none.
+var cachedValue = []byte("(not kept in the cache)")
 
 // dataKeys are the data keys the decisions look at.
 var dataKeys = [...]string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey, secret.CAKey}
@@ -97,11 +115,12 @@ func (f *secretFacts) read(s *corev1.Secret) *dataFacts {
 	d := &dataFacts{resourceVersion: s.ResourceVersion, certErr: parsed.CertErr, keyErr: parsed.KeyErr, caErr: parsed.CAErr}
 	for i, k := range dataKeys {
 		if v := s.Data[k]; len(v) > 0 {
-			d.digests[i], d.present[i] = sha256.Sum256(v), true
+			d.present[i] = true
 		}
 	}
 	if parsed.Leaf != nil {
-		d.leaf = parsed.Leaf.Raw
+		d.leaf = &leafFacts{notBefore: parsed.Leaf.NotBefore, notAfter: parsed.Leaf.NotAfter,
+			serial: parsed.Leaf.SerialNumber, der: parsed.Leaf.Raw}
 		for _, c := range parsed.Intermediates {
 			d.intermediates = append(d.intermediates, f.intern(c))
 		}
@@ -143,11 +162,11 @@ func (f *secretFacts) forget(obj any) {
 	}
 }
 
-// data returns, for the cached Secret s, a copy whose data holds the digests of tls.crt,
-// tls.key and ca.crt (so that what is present and what is empty shows), and its parsed data as
-// the decisions read it; false when the facts of that version of s are not known (the cache
-// and the facts are updated one after the other, so a sync can fall between): then read the
-// live Secret.
+// data returns, for the cached Secret s, a copy whose data holds cachedValue for each of
+// tls.crt, tls.key and ca.crt that is not empty (so that what is present shows), and its data as the
+// decisions read it (a view, see policy.Data); false when the facts of that version of s are
+// not known (the cache and the facts are updated one after the other, so a sync can fall
+// between): then read the live Secret.
 func (f *secretFacts) data(s *corev1.Secret) (*corev1.Secret, policy.Data, bool) {
 	f.mu.RLock()
 	d := f.facts[s.UID]
@@ -159,24 +178,43 @@ func (f *secretFacts) data(s *corev1.Secret) (*corev1.Secret, policy.Data, bool)
 	view.Data = map[string][]byte{}
 	for i, k := range dataKeys {
 		if d.present[i] {
-			view.Data[k] = d.digests[i][:]
+			view.Data[k] = cachedValue
 		}
 	}
 	out := policy.Data{Intermediates: d.intermediates, Root: d.root, CertErr: d.certErr, KeyErr: d.keyErr, CAErr: d.caErr}
 	if d.leaf != nil {
-		leaf, err := x509.ParseCertificate(d.leaf)
-		if err != nil {
-			return nil, policy.Data{}, false
+		out.Leaf = &x509.Certificate{NotBefore: d.leaf.notBefore, NotAfter: d.leaf.notAfter,
+			SerialNumber: d.leaf.serial, PublicKey: leafKey{}}
+		if d.root != nil {
+			out.ChainChecked, out.ChainErr = true, f.chainVerdict(d)
 		}
-		out.Leaf = leaf
 	}
 	switch {
 	case d.keyIsLeafs && out.Leaf != nil:
-		out.Key = publicOnly{out.Leaf.PublicKey}
+		out.Key = publicOnly{leafKey{}}
 	case d.keyPublic != nil:
 		out.Key = publicOnly{d.keyPublic}
 	}
 	return &view, out, true
+}
+
+// chainVerdict returns whether the leaf of d chains up to its root, checking it the first
+// time and then dropping the leaf's DER. A leaf that no longer parses counts as not chaining.
+func (f *secretFacts) chainVerdict(d *dataFacts) error {
+	f.mu.RLock()
+	der, verdict := d.leaf.der, d.leaf.chainErr
+	f.mu.RUnlock()
+	if der == nil {
+		return verdict
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err == nil {
+		err = pki.VerifyChain(leaf, d.intermediates, d.root)
+	}
+	f.mu.Lock()
+	d.leaf.der, d.leaf.chainErr = nil, err
+	f.mu.Unlock()
+	return err
 }
 
 // size returns how many Secrets facts are kept for (tests).
@@ -196,4 +234,16 @@ func (p publicOnly) Public() crypto.PublicKey { return p.pub }
 // Sign always fails: the private key is not kept.
 func (publicOnly) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
 	return nil, errors.New("the cached Secret keeps no private key")
+}
+
+// leafKey stands, in a cached view, for the leaf's public key, which the facts do not keep:
+// the view's leaf carries it, and so does its key when the key is the leaf's (checked when
+// the Secret was read), so the two compare equal exactly then; a key that is not the leaf's
+// is its real public half, which compares unequal to it.
+type leafKey struct{}
+
+// Equal reports whether x is also the leaf's key.
+func (leafKey) Equal(x crypto.PublicKey) bool {
+	_, ok := x.(leafKey)
+	return ok
 }

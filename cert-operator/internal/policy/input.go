@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/renewal"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
@@ -35,6 +36,11 @@ type Input struct {
 
 // Data is the parsed content of a Secret; a nil field comes with its error set (or the key
 // missing from the Secret).
+//
+// Data read from the Secret cache (whose copies keep no data) is a view: Leaf then holds only
+// NotBefore, NotAfter, SerialNumber and a PublicKey that compares equal to Key's exactly when
+// the key is the leaf's, and ChainChecked says the chain was checked when the Secret was read,
+// with ChainErr the outcome. Anything that writes or revokes decides again on the live Secret.
 type Data struct {
 	Leaf          *x509.Certificate
 	Intermediates []*x509.Certificate
@@ -43,6 +49,19 @@ type Data struct {
 	CertErr       error
 	KeyErr        error
 	CAErr         error
+	// ChainChecked says ChainErr holds the outcome of pki.VerifyChain for Leaf, Intermediates
+	// and Root, so NotIssuedByCA need not (cannot, for a view) verify signatures again.
+	ChainChecked bool
+	ChainErr     error
+}
+
+// VerifyChain returns whether d's leaf chains up to d's root through its intermediates: the
+// outcome recorded in ChainErr when ChainChecked, otherwise checked now.
+func (d Data) VerifyChain() error {
+	if d.ChainChecked {
+		return d.ChainErr
+	}
+	return pki.VerifyChain(d.Leaf, d.Intermediates, d.Root)
 }
 
 // NewInput returns the Input for cert and its Secret s (nil when absent), parsing the Secret.
@@ -62,7 +81,7 @@ func NewInput(cert *v1alpha1.Certificate, s *corev1.Secret, rootFingerprint stri
 func ParseData(s *corev1.Secret) Data {
 	var d Data
 	if raw := s.Data[corev1.TLSCertKey]; len(raw) > 0 {
-		certs, err := pki.ParseCertificates(raw)
+		certs, err := contract.ParseCertificates(raw)
 		if err != nil {
 			d.CertErr = err
 		} else {
@@ -72,8 +91,8 @@ func ParseData(s *corev1.Secret) Data {
 	if raw := s.Data[corev1.TLSPrivateKeyKey]; len(raw) > 0 {
 		d.Key, d.KeyErr = pki.ParsePrivateKey(raw)
 	}
-	if raw := s.Data[secret.CAKey]; len(raw) > 0 {
-		certs, err := pki.ParseCertificates(raw)
+	if raw := s.Data[contract.TrustKey]; len(raw) > 0 {
+		certs, err := contract.ParseCertificates(raw)
 		if err != nil {
 			d.CAErr = err
 		} else {

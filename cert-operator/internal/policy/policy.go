@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
 )
@@ -75,7 +76,7 @@ func SecretNotOurs(in Input) (string, string, bool) {
 
 // SecretDataMissing triggers when one of tls.crt, tls.key or ca.crt is empty.
 func SecretDataMissing(in Input) (string, string, bool) {
-	for _, k := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey, secret.CAKey} {
+	for _, k := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey, contract.TrustKey} {
 		if len(in.Secret.Data[k]) == 0 {
 			return ReasonMissingData, fmt.Sprintf("Secret %q has no %s", in.Secret.Name, k), true
 		}
@@ -88,7 +89,7 @@ func SecretDataInvalid(in Input) (string, string, bool) {
 	for _, f := range []struct {
 		key string
 		err error
-	}{{corev1.TLSCertKey, in.Data.CertErr}, {corev1.TLSPrivateKeyKey, in.Data.KeyErr}, {secret.CAKey, in.Data.CAErr}} {
+	}{{corev1.TLSCertKey, in.Data.CertErr}, {corev1.TLSPrivateKeyKey, in.Data.KeyErr}, {contract.TrustKey, in.Data.CAErr}} {
 		if f.err != nil {
 			return ReasonInvalidData, fmt.Sprintf("Secret %q has an unreadable %s: %v", in.Secret.Name, f.key, f.err), true
 		}
@@ -115,10 +116,10 @@ func RootChanged(in Input) (string, string, bool) {
 // NotIssuedByCA triggers when ca.crt is not the CA's current root, or the certificate does not
 // chain up to it through the intermediates in tls.crt.
 func NotIssuedByCA(in Input) (string, string, bool) {
-	if pki.Fingerprint(in.Data.Root) != in.RootFingerprint {
-		return ReasonIncorrectIssuer, fmt.Sprintf("%s in Secret %q is not the CA's root certificate", secret.CAKey, in.Secret.Name), true
+	if contract.Fingerprint(in.Data.Root) != in.RootFingerprint {
+		return ReasonIncorrectIssuer, fmt.Sprintf("%s in Secret %q is not the CA's root certificate", contract.TrustKey, in.Secret.Name), true
 	}
-	if err := pki.VerifyChain(in.Data.Leaf, in.Data.Intermediates, in.Data.Root); err != nil {
+	if err := in.Data.VerifyChain(); err != nil {
 		return ReasonIncorrectIssuer, fmt.Sprintf("the certificate in Secret %q does not chain to the CA's root: %v", in.Secret.Name, err), true
 	}
 	return "", "", false

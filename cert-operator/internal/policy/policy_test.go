@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/testpki"
@@ -49,12 +50,12 @@ func (f fixture) validSecret(cert *v1alpha1.Certificate, opts ...func(*corev1.Se
 	key, _ := pki.EncodePrivateKey(f.leaf.Key)
 	spec, _ := pki.NormalizeKeySpec(cert.Spec.PrivateKey)
 	s := secret.Build(cert, "c1", secret.Material{
-		Certificate: pki.EncodeCertificates(f.leaf.Cert, f.issuing.Cert),
+		Certificate: contract.EncodeCertificates(f.leaf.Cert, f.issuing.Cert),
 		PrivateKey:  key,
-		CA:          pki.EncodeCertificates(f.root.Cert),
+		CA:          contract.EncodeCertificates(f.root.Cert),
 	}, secret.Provenance{
 		SpecHash:        secret.SpecHash(cert.Spec, spec.String()),
-		RootFingerprint: pki.Fingerprint(f.root.Cert),
+		RootFingerprint: contract.Fingerprint(f.root.Cert),
 		RenewRequest:    cert.Annotations[v1alpha1.AnnotationRenew],
 	})
 	for _, o := range opts {
@@ -66,7 +67,7 @@ func (f fixture) validSecret(cert *v1alpha1.Certificate, opts ...func(*corev1.Se
 func TestDefaultChain(t *testing.T) {
 	f := newFixture(t)
 	other := newFixture(t)
-	rootFP := pki.Fingerprint(f.root.Cert)
+	rootFP := contract.Fingerprint(f.root.Cert)
 	renewed := func(c *v1alpha1.Certificate) {
 		c.Annotations = map[string]string{v1alpha1.AnnotationRenew: "2026-01-01T00:00:00Z"}
 	}
@@ -125,14 +126,14 @@ func TestDefaultChain(t *testing.T) {
 			wantReason: ReasonInvalidKeyPair, wantMessage: `the private key in Secret "web-tls" does not match its certificate`,
 		},
 		"a new CA root re-issues": {
-			cert: certificate(), root: pki.Fingerprint(other.root.Cert),
+			cert: certificate(), root: contract.Fingerprint(other.root.Cert),
 			secret:     func(c *v1alpha1.Certificate) *corev1.Secret { return f.validSecret(c) },
 			wantReason: ReasonRootChanged, wantMessage: "the CA's root certificate changed since this certificate was issued",
 		},
 		"a ca.crt that is not the CA's root re-issues": {
 			cert: certificate(),
 			secret: func(c *v1alpha1.Certificate) *corev1.Secret {
-				return f.validSecret(c, func(s *corev1.Secret) { s.Data[secret.CAKey] = pki.EncodeCertificates(other.root.Cert) })
+				return f.validSecret(c, func(s *corev1.Secret) { s.Data[contract.TrustKey] = contract.EncodeCertificates(other.root.Cert) })
 			},
 			wantReason: ReasonIncorrectIssuer, wantMessage: `ca.crt in Secret "web-tls" is not the CA's root certificate`,
 		},
@@ -141,7 +142,7 @@ func TestDefaultChain(t *testing.T) {
 			secret: func(c *v1alpha1.Certificate) *corev1.Secret {
 				return f.validSecret(c, func(s *corev1.Secret) {
 					key, _ := pki.EncodePrivateKey(other.leaf.Key)
-					s.Data[corev1.TLSCertKey] = pki.EncodeCertificates(other.leaf.Cert, other.issuing.Cert)
+					s.Data[corev1.TLSCertKey] = contract.EncodeCertificates(other.leaf.Cert, other.issuing.Cert)
 					s.Data[corev1.TLSPrivateKeyKey] = key
 				})
 			},
@@ -254,7 +255,7 @@ func TestRenewalTimeNeverBeforeTheFloor(t *testing.T) {
 
 func TestReissueHeld(t *testing.T) {
 	f := newFixture(t)
-	rootFP := pki.Fingerprint(f.root.Cert)
+	rootFP := contract.Fingerprint(f.root.Cert)
 	issuedAt := f.start.Add(2 * time.Hour)
 	recorded := func(c *v1alpha1.Certificate) {
 		t := metav1.NewTime(issuedAt)
