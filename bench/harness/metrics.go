@@ -202,3 +202,35 @@ func procStatusBytes(pid int, field string) (int64, error) {
 	}
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
+
+// memoryBreakdown splits a process's resident set: anonymous memory (the Go heap, stacks and
+// runtime) and pages of its executable mapped from the file (code and read-only data the
+// process has run or read, shared with every other process of that file).
+type memoryBreakdown struct {
+	AnonMiB      float64 `json:"anonMiB"`
+	FileMiB      float64 `json:"fileMiB"`
+	HeapInuseMiB float64 `json:"heapInuseMiB"`
+	HeapGoalMiB  float64 `json:"heapGoalMiB"`
+	StackMiB     float64 `json:"stackMiB"`
+}
+
+// breakdownOf reads pid's RssAnon and RssFile and, from its metrics snapshot s, the Go heap in
+// use, the heap size at which the next collection starts (what was live after the last one
+// times 1 + GOGC/100) and the stacks.
+func breakdownOf(pid int, s snapshot) (*memoryBreakdown, error) {
+	const mib = 1 << 20
+	anon, err := procStatusBytes(pid, "RssAnon:")
+	if err != nil {
+		return nil, err
+	}
+	file, err := procStatusBytes(pid, "RssFile:")
+	if err != nil {
+		return nil, err
+	}
+	return &memoryBreakdown{
+		AnonMiB: float64(anon) / mib, FileMiB: float64(file) / mib,
+		HeapInuseMiB: s.sum("go_memstats_heap_inuse_bytes", nil) / mib,
+		HeapGoalMiB:  s.sum("go_memstats_next_gc_bytes", nil) / mib,
+		StackMiB:     s.sum("go_memstats_stack_inuse_bytes", nil) / mib,
+	}, nil
+}

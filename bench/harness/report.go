@@ -57,6 +57,9 @@ type Results struct {
 		CertOperatorWithSecretsMiB float64       `json:"certOperatorWithSecretsMiB"`
 		CAOperatorWithSecretsMiB   float64       `json:"caOperatorWithSecretsMiB"`
 		CertOperatorChangePct      float64       `json:"certOperatorChangePercent"`
+		// CertOperatorBreakdown splits the cert-operator's resident set at 10,000 (or
+		// MemoryCerts) Ready Certificates.
+		CertOperatorBreakdown *memoryBreakdown `json:"certOperatorBreakdown,omitempty"`
 	} `json:"memory"`
 	Churn struct {
 		Method                     string             `json:"method"`
@@ -347,6 +350,11 @@ func (r *Results) markdown() string {
 	p("| cert-operator | %.1f MiB (peak so far %.1f MiB) | %.1f MiB | %+.1f %% |", m.CertOperatorMiB, m.CertOperatorPeakMiB, m.CertOperatorWithSecretsMiB, m.CertOperatorChangePct)
 	p("| ca-operator | %.1f MiB | %.1f MiB | |", m.CAOperatorMiB, m.CAOperatorWithSecretsMiB)
 	p("")
+	if b := m.CertOperatorBreakdown; b != nil {
+		p("The cert-operator's resident set with %d Ready Certificates: %.1f MiB anonymous (Go heap in use %.1f MiB, next collection at %.1f MiB; goroutine stacks %.1f MiB) and %.1f MiB of its executable's pages mapped from the file.",
+			c.MemoryCerts, b.AnonMiB, b.HeapInuseMiB, b.HeapGoalMiB, b.StackMiB, b.FileMiB)
+		p("")
+	}
 	p("## Zero churn")
 	p("")
 	ch := r.Churn

@@ -523,6 +523,11 @@ func (r *run) memory(ctx context.Context) error {
 	if hwm, err := procStatusBytes(r.certOp.pid(), "VmHWM:"); err == nil {
 		m.CertOperatorPeakMiB = float64(hwm) / (1 << 20)
 	}
+	if snap, err := r.certOp.metrics(ctx); err == nil {
+		if m.CertOperatorBreakdown, err = breakdownOf(r.certOp.pid(), snap); err != nil {
+			return err
+		}
+	}
 	data := make([]byte, r.cfg.UnrelatedSecretBytes)
 	for i := range data {
 		data[i] = byte('a' + i%26)
