@@ -34,12 +34,17 @@ type Controller struct {
 	running atomic.Bool
 }
 
+// overallRetries and overallRetryBurst bound the retries of all keys together, so that many
+// keys failing at once (Vault down) do not flood it when it returns.
+const (
+	overallRetries    rate.Limit = 50
+	overallRetryBurst            = 300
+)
+
 // options collects what Option values change.
 type options struct {
 	baseBackoff time.Duration
 	maxBackoff  time.Duration
-	qps         float64
-	burst       int
 	log         logrus.FieldLogger
 }
 
@@ -57,12 +62,6 @@ func WithMaxBackoff(max time.Duration) Option {
 	return func(o *options) { o.maxBackoff = max }
 }
 
-// WithOverallRateLimit sets the token bucket that limits retries across all keys
-// (default 50 per second with bursts of 300).
-func WithOverallRateLimit(qps float64, burst int) Option {
-	return func(o *options) { o.qps, o.burst = qps, burst }
-}
-
 // WithLogger sets the logger the controller writes to (default logrus's standard logger).
 func WithLogger(log logrus.FieldLogger) Option {
 	return func(o *options) { o.log = log }
@@ -74,8 +73,6 @@ func New(name string, sync SyncFunc, opts ...Option) *Controller {
 	o := options{
 		baseBackoff: 500 * time.Millisecond,
 		maxBackoff:  5 * time.Minute,
-		qps:         50,
-		burst:       300,
 		log:         logrus.StandardLogger(),
 	}
 	for _, opt := range opts {
@@ -83,7 +80,7 @@ func New(name string, sync SyncFunc, opts ...Option) *Controller {
 	}
 	limiter := workqueue.NewTypedMaxOfRateLimiter(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](o.baseBackoff, o.maxBackoff),
-		&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(rate.Limit(o.qps), o.burst)},
+		&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(overallRetries, overallRetryBurst)},
 	)
 	return &Controller{
 		name: name,
@@ -119,10 +116,18 @@ func (c *Controller) EnqueueAfter(key cache.ObjectName, d time.Duration) {
 	c.queue.AddAfter(key, d)
 }
 
-// HasSyncedAndRunning reports whether Run has seen its caches sync and its workers are running,
-// for a readiness check.
+// HasSyncedAndRunning reports whether Run has seen its caches sync and its workers are running.
 func (c *Controller) HasSyncedAndRunning() bool {
 	return c.running.Load()
+}
+
+// Ready returns nil once Run has seen its caches sync and its workers are running, and otherwise
+// an error saying so, as a readiness check (pkg/operator's Runnable) wants it.
+func (c *Controller) Ready() error {
+	if !c.running.Load() {
+		return fmt.Errorf("controller %s: caches not synced or workers not running", c.name)
+	}
+	return nil
 }
 
 // Run waits for the hasSynced caches, runs workers workers until ctx is done, then shuts the

@@ -98,7 +98,7 @@ func TestRunSyncsInformerObjects(t *testing.T) {
 
 	start(t, c, cms.Informer().HasSynced)
 	assert.Equal(t, cache.NewObjectName("team-a", "web"), r.next(t))
-	assert.Eventually(t, c.HasSyncedAndRunning, 5*time.Second, 10*time.Millisecond)
+	assert.Eventually(t, func() bool { return c.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
 }
 
 func TestRunFailsWhenCachesNeverSync(t *testing.T) {
@@ -107,7 +107,7 @@ func TestRunFailsWhenCachesNeverSync(t *testing.T) {
 	defer cancel()
 	err := c.Run(ctx, 1, func() bool { return false })
 	assert.EqualError(t, err, "controller test: caches did not sync before shutdown")
-	assert.False(t, c.HasSyncedAndRunning())
+	assert.EqualError(t, c.Ready(), "controller test: caches not synced or workers not running")
 }
 
 func TestWorkerRetriesErrorsWithBackoff(t *testing.T) {

@@ -28,12 +28,6 @@ func NewRegistry() *prometheus.Registry {
 	return r
 }
 
-// Register adds c to Registry; a collector registered before is returned in its place, so two
-// packages (or two tests) asking for the same metric share one.
-func Register[T prometheus.Collector](c T) (T, error) {
-	return RegisterIn(Registry, c)
-}
-
 // RegisterIn adds c to reg, returning the collector registered before under the same
 // description when there is one.
 func RegisterIn[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
