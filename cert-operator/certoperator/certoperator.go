@@ -98,7 +98,7 @@ func New(cfg Config) (*Operator, error) {
 	}
 	informers := certificate.NewInformers(kubeClient, client, cfg.Namespace, cfg.Resync)
 	ctrl, err := certificate.NewController(certificate.Config{
-		KubeClient:       kubeClient,
+		Kube:             kubeClient,
 		Client:           client,
 		Vault:            cfg.Vault,
 		Informers:        informers,
@@ -123,10 +123,6 @@ func (o *Operator) Run(ctx context.Context, workers int) error {
 	return o.controller.Run(ctx, workers)
 }
 
-// Ready returns nil once the caches have synced and the workers run.
-func (o *Operator) Ready() error {
-	if !o.controller.Ready() {
-		return errors.New("certificate controller not running")
-	}
-	return nil
-}
+// Ready returns nil once the caches have synced and the workers run, and otherwise says what
+// is not ready.
+func (o *Operator) Ready() error { return o.controller.Ready() }

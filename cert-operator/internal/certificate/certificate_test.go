@@ -1,18 +1,15 @@
 package certificate
 
 import (
-	"errors"
-	"fmt"
 	"testing"
 	"time"
 
-	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
-	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/testpki"
 )
 
@@ -61,36 +58,11 @@ func TestBackoffRemaining(t *testing.T) {
 	}
 }
 
-func TestVaultRefusal(t *testing.T) {
-	tests := map[string]struct {
-		err         error
-		wantMessage string
-		wantRefusal bool
-	}{
-		"a 400 is a refusal with Vault's words": {
-			err:         fmt.Errorf("sign: %w", &vaultapi.ResponseError{StatusCode: 400, Errors: []string{"common name evil.org not allowed by this role"}}),
-			wantMessage: "common name evil.org not allowed by this role", wantRefusal: true,
-		},
-		"a 403 is a refusal":                   {err: &vaultapi.ResponseError{StatusCode: 403, Errors: []string{"permission denied"}}, wantMessage: "permission denied", wantRefusal: true},
-		"a 500 is worth retrying":              {err: &vaultapi.ResponseError{StatusCode: 500}},
-		"a 503 (sealed) is worth retrying":     {err: &vaultapi.ResponseError{StatusCode: 503}},
-		"a 429 is worth retrying":              {err: &vaultapi.ResponseError{StatusCode: 429}},
-		"a connection error is worth retrying": {err: errors.New("dial tcp: connection refused")},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			msg, refused := vaultRefusal(tc.err)
-			assert.Equal(t, tc.wantRefusal, refused)
-			assert.Equal(t, tc.wantMessage, msg)
-		})
-	}
-}
-
 func TestParseSignResponse(t *testing.T) {
 	root := testpki.Root(t, "root")
 	issuing := testpki.Intermediate(t, root, "issuing")
 	leaf := testpki.Leaf(t, issuing, "web.example.com", nil, time.Now(), time.Now().Add(time.Hour))
-	pemOf := func(p testpki.Pair) string { return string(pki.EncodeCertificates(p.Cert)) }
+	pemOf := func(p testpki.Pair) string { return string(contract.EncodeCertificates(p.Cert)) }
 
 	tests := map[string]struct {
 		data     map[string]any

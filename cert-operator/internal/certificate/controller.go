@@ -5,6 +5,7 @@ package certificate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -40,15 +41,23 @@ type Vault interface {
 	Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error)
 }
 
-// Config holds what NewController needs.
+// Config holds what NewController needs: its dependencies, then its settings.
 type Config struct {
-	KubeClient kubernetes.Interface
-	Client     versioned.Interface
-	Vault      Vault
-	Informers  Informers
-	Recorder   record.EventRecorder
-	Metrics    *Metrics
-	Log        logrus.FieldLogger
+	// Log is the logger (default logrus's standard logger).
+	Log logrus.FieldLogger
+	// Kube reads and writes Secrets.
+	Kube kubernetes.Interface
+	// Client writes Certificates' status and finalizers.
+	Client versioned.Interface
+	// Vault signs and revokes; pkg/vault's client counts its requests.
+	Vault Vault
+	// Recorder records events on Certificates.
+	Recorder record.EventRecorder
+	// Informers are the caches the controller reads; start them after NewController.
+	Informers Informers
+	// Metrics are the controller's metrics (NewMetrics).
+	Metrics *Metrics
+
 	// MaxBackoff caps the delay between retries of a failing issuance (default 5 minutes).
 	MaxBackoff time.Duration
 	// FinalizerTimeout is how long after a Certificate's deletion its revocation is retried
@@ -79,9 +88,6 @@ type Controller struct {
 
 	queue *controller.Controller
 
-	// gates hold back retries of refused issuances.
-	gates retryGates
-
 	// now is a field so tests can set the clock.
 	now         func() time.Time
 	maxBackoff  time.Duration
@@ -93,6 +99,9 @@ type Controller struct {
 // NewController returns a controller reading from cfg.Informers, whose handlers it registers;
 // start the informers after this call.
 func NewController(cfg Config) (*Controller, error) {
+	if cfg.Kube == nil || cfg.Client == nil || cfg.Vault == nil || cfg.Recorder == nil || cfg.Metrics == nil {
+		return nil, errors.New("certificate: Config needs Kube, Client, Vault, Recorder and Metrics")
+	}
 	if cfg.Log == nil {
 		cfg.Log = logrus.StandardLogger()
 	}
@@ -113,9 +122,9 @@ func NewController(cfg Config) (*Controller, error) {
 	secretInformer := cfg.Informers.Kube.Core().V1().Secrets()
 
 	c := &Controller{
-		kube:         cfg.KubeClient,
+		kube:         cfg.Kube,
 		client:       cfg.Client,
-		vault:        withinPrefix{Vault: countVault(cfg.Vault, cfg.Metrics), prefix: cfg.MountPrefix},
+		vault:        withinPrefix{Vault: cfg.Vault, prefix: cfg.MountPrefix},
 		recorder:     cfg.Recorder,
 		metrics:      cfg.Metrics,
 		log:          cfg.Log.WithField("controller", Name),
@@ -130,9 +139,7 @@ func NewController(cfg Config) (*Controller, error) {
 
 		finalizerTimeout: cfg.FinalizerTimeout,
 	}
-	if cfg.Metrics != nil {
-		cfg.Metrics.certificates.use(c.certificates)
-	}
+	cfg.Metrics.certificates.use(c.certificates)
 	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log), controller.WithMaxBackoff(cfg.MaxBackoff))
 
 	if err := certInformer.Informer().SetTransform(stripManagedFields); err != nil {
@@ -173,8 +180,9 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	return c.queue.Run(ctx, workers, c.hasSynced...)
 }
 
-// Ready reports whether the controller's caches have synced and its workers run.
-func (c *Controller) Ready() bool { return c.queue.HasSyncedAndRunning() }
+// Ready returns nil once the controller's caches have synced and its workers run, and otherwise
+// an error saying what is not ready.
+func (c *Controller) Ready() error { return c.queue.Ready() }
 
 // certificateCAIndex returns the namespace/name of the CertificateAuthority a Certificate uses.
 func certificateCAIndex(obj any) ([]string, error) {

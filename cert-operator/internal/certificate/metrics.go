@@ -1,13 +1,9 @@
 package certificate
 
 import (
-	"context"
 	"sync/atomic"
 
-	vaultapi "github.com/hashicorp/vault/api"
-
 	"github.com/prometheus/client_golang/prometheus"
-
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
@@ -28,7 +24,6 @@ type Metrics struct {
 	issuances        *prometheus.CounterVec
 	apiWrites        *prometheus.CounterVec
 	revocations      *prometheus.CounterVec
-	vaultRequests    *prometheus.CounterVec
 	reissuesDeferred prometheus.Counter
 	// abandoned counts revocations left undone at deletion, by reason (timeout, skipped).
 	abandoned *prometheus.CounterVec
@@ -62,10 +57,6 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "revocations_total",
 			Help: "Certificates revoked in Vault, by trigger (reissue, delete) and result.",
 		}, []string{"trigger", "result"}),
-		vaultRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "vault_requests_total",
-			Help: "Requests the cert-operator sent to Vault, by operation (sign, revoke) and result (success, error).",
-		}, []string{"operation", "result"}),
 		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "revocations_abandoned_total",
 			Help: "Certificates left unrevoked when their Certificate was deleted, by reason (timeout: Vault did not answer within --finalizer-timeout; skipped: the clusterpki.dev/skip-revocation annotation).",
@@ -94,9 +85,6 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if m.revocations, err = metrics.RegisterIn(reg, m.revocations); err != nil {
 		return nil, err
 	}
-	if m.vaultRequests, err = metrics.RegisterIn(reg, m.vaultRequests); err != nil {
-		return nil, err
-	}
 	if m.reissuesDeferred, err = metrics.RegisterIn(reg, m.reissuesDeferred); err != nil {
 		return nil, err
 	}
@@ -105,10 +93,6 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	return m, nil
 }
-
-// forget is called when a Certificate is gone; its series go with it from the cache, so
-// there is nothing to drop.
-func (m *Metrics) forget(namespace, name string) {}
 
 // statusCollector reports, for each cached Certificate, when its certificate expires, when it
 // is due for renewal and whether it is Ready, read from the informer's cache at scrape time
@@ -167,30 +151,4 @@ func (s *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(s.renewalTime, prometheus.GaugeValue, float64(t.Unix()), c.Namespace, c.Name)
 		}
 	}
-}
-
-// countingVault counts every request sent through the Vault it wraps, whichever client the
-// command line chose (the zero-churn benchmark reads the count).
-type countingVault struct {
-	Vault
-	requests *prometheus.CounterVec
-}
-
-// countVault returns v counting its requests in m; v itself when m is nil.
-func countVault(v Vault, m *Metrics) Vault {
-	if m == nil || m.vaultRequests == nil || v == nil {
-		return v
-	}
-	return countingVault{Vault: v, requests: m.vaultRequests}
-}
-
-// Write sends the request and counts it by op and result.
-func (v countingVault) Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error) {
-	s, err := v.Vault.Write(ctx, op, path, data)
-	result := "success"
-	if err != nil {
-		result = "error"
-	}
-	v.requests.WithLabelValues(op, result).Inc()
-	return s, err
 }

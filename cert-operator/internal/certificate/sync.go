@@ -42,8 +42,6 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 
 	cached, err := c.certificates.Certificates(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
-		c.metrics.forget(key.Namespace, key.Name)
-		c.gates.open(key)
 		return nil
 	}
 	if err != nil {
