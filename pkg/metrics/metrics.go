@@ -44,6 +44,17 @@ func RegisterIn[T prometheus.Collector](reg prometheus.Registerer, c T) (T, erro
 	return c, nil
 }
 
+// RegisterInto registers *c in reg as RegisterIn does and leaves in *c the collector reg holds,
+// so a constructor can register each field of its metrics struct in one line.
+func RegisterInto[T prometheus.Collector](reg prometheus.Registerer, c *T) error {
+	registered, err := RegisterIn(reg, *c)
+	if err != nil {
+		return err
+	}
+	*c = registered
+	return nil
+}
+
 // DurationBuckets are histogram buckets in seconds for work that takes from a millisecond
 // (a cache read) to about a minute (a slow Vault call behind retries).
 var DurationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,14 +35,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Vault logins by auth method and result (success, failure).",
 		}, []string{"method", "result"}),
 	}
-	var err error
-	if m.requestDuration, err = metrics.RegisterIn(reg, m.requestDuration); err != nil {
-		return nil, err
-	}
-	if m.requests, err = metrics.RegisterIn(reg, m.requests); err != nil {
-		return nil, err
-	}
-	if m.logins, err = metrics.RegisterIn(reg, m.logins); err != nil {
+	if err := errors.Join(
+		metrics.RegisterInto(reg, &m.requestDuration),
+		metrics.RegisterInto(reg, &m.requests),
+		metrics.RegisterInto(reg, &m.logins),
+	); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -99,22 +99,7 @@ type Controller struct {
 // NewController returns a controller reading from cfg.Informers, whose handlers it registers;
 // start the informers after this call.
 func NewController(cfg Config) (*Controller, error) {
-	if cfg.Kube == nil || cfg.Client == nil || cfg.Vault == nil || cfg.Recorder == nil || cfg.Metrics == nil {
-		return nil, errors.New("certificate: Config needs Kube, Client, Vault, Recorder and Metrics")
-	}
-	if cfg.Log == nil {
-		cfg.Log = logrus.StandardLogger()
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = 5 * time.Minute
-	}
-	if cfg.FinalizerTimeout == 0 {
-		cfg.FinalizerTimeout = kube.DefaultFinalizerTimeout
-	}
-	if cfg.MountPrefix == "" {
-		cfg.MountPrefix = pkipath.DefaultPrefix
-	}
-	if err := pkipath.ValidatePrefix(cfg.MountPrefix); err != nil {
+	if err := cfg.complete(); err != nil {
 		return nil, err
 	}
 	certInformer := cfg.Informers.ClusterPKI.Clusterpki().V1alpha1().Certificates()
@@ -141,38 +126,64 @@ func NewController(cfg Config) (*Controller, error) {
 	}
 	cfg.Metrics.certificates.use(c.certificates)
 	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log), controller.WithMaxBackoff(cfg.MaxBackoff))
+	if err := c.watch(certInformer.Informer(), caInformer.Informer(), secretInformer.Informer()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
-	if err := certInformer.Informer().SetTransform(stripManagedFields); err != nil {
-		return nil, fmt.Errorf("set informer transform: %w", err)
+// complete checks that cfg has every dependency and fills in the defaults of the settings.
+func (cfg *Config) complete() error {
+	if cfg.Kube == nil || cfg.Client == nil || cfg.Vault == nil || cfg.Recorder == nil || cfg.Metrics == nil {
+		return errors.New("certificate: Config needs Kube, Client, Vault, Recorder and Metrics")
 	}
-	if err := secretInformer.Informer().SetTransform(c.secretFacts.transform); err != nil {
-		return nil, fmt.Errorf("set informer transform: %w", err)
+	if cfg.Log == nil {
+		cfg.Log = logrus.StandardLogger()
 	}
-	if err := certInformer.Informer().AddIndexers(cache.Indexers{indexByCA: certificateCAIndex}); err != nil {
-		return nil, fmt.Errorf("add certificate index: %w", err)
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 5 * time.Minute
+	}
+	if cfg.FinalizerTimeout == 0 {
+		cfg.FinalizerTimeout = kube.DefaultFinalizerTimeout
+	}
+	if cfg.MountPrefix == "" {
+		cfg.MountPrefix = pkipath.DefaultPrefix
+	}
+	return pkipath.ValidatePrefix(cfg.MountPrefix)
+}
+
+// watch sets the caches' transforms and index and registers the controller's event handlers
+// on the informers of Certificates, CertificateAuthorities and Secrets.
+func (c *Controller) watch(certs, cas, secrets cache.SharedIndexInformer) error {
+	if err := certs.SetTransform(stripManagedFields); err != nil {
+		return fmt.Errorf("set informer transform: %w", err)
+	}
+	if err := secrets.SetTransform(c.secretFacts.transform); err != nil {
+		return fmt.Errorf("set informer transform: %w", err)
+	}
+	if err := certs.AddIndexers(cache.Indexers{indexByCA: certificateCAIndex}); err != nil {
+		return fmt.Errorf("add certificate index: %w", err)
 	}
 	// Resyncs of Certificates are handled: a sync that finds nothing to do writes nothing, and
 	// it re-arms a renewal whose delayed enqueue was lost.
-	if _, err := certInformer.Informer().AddEventHandler(c.queue.EventHandler(nil, controller.HandleResyncs)); err != nil {
-		return nil, fmt.Errorf("watch certificates: %w", err)
+	if _, err := certs.AddEventHandler(c.queue.EventHandler(nil, controller.HandleResyncs)); err != nil {
+		return fmt.Errorf("watch certificates: %w", err)
 	}
-	if _, err := caInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := cas.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueueCertificatesOf,
 		UpdateFunc: c.caUpdated,
 		DeleteFunc: c.enqueueCertificatesOf,
 	}); err != nil {
-		return nil, fmt.Errorf("watch certificate authorities: %w", err)
+		return fmt.Errorf("watch certificate authorities: %w", err)
 	}
-	if _, err := secretInformer.Informer().AddEventHandler(c.queue.MappedEventHandler(secretOwner, controller.IgnoreResyncs)); err != nil {
-		return nil, fmt.Errorf("watch secrets: %w", err)
+	if _, err := secrets.AddEventHandler(c.queue.MappedEventHandler(secretOwner, controller.IgnoreResyncs)); err != nil {
+		return fmt.Errorf("watch secrets: %w", err)
 	}
-	if _, err := secretInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.secretFacts.forget}); err != nil {
-		return nil, fmt.Errorf("watch secrets: %w", err)
+	if _, err := secrets.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.secretFacts.forget}); err != nil {
+		return fmt.Errorf("watch secrets: %w", err)
 	}
-	c.hasSynced = []cache.InformerSynced{
-		certInformer.Informer().HasSynced, caInformer.Informer().HasSynced, secretInformer.Informer().HasSynced,
-	}
-	return c, nil
+	c.hasSynced = []cache.InformerSynced{certs.HasSynced, cas.HasSynced, secrets.HasSynced}
+	return nil
 }
 
 // Run waits for the caches and runs workers workers until ctx is done.

@@ -39,35 +39,16 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		log.WithField("after", wait).Debug("issuance failed recently, waiting before the next attempt")
 		return controller.RequeueAfter(wait)
 	}
-
-	// Announce Issuing=True when a certificate is being replaced or retried, so users see why.
-	// A first issuance skips that write: it takes milliseconds and ends in one status write
-	// that sets Ready and Issuing together, which is a third fewer API writes per certificate.
-	if cert.Status.NotAfter != nil || cert.Status.FailedIssuanceAttempts > 0 {
-		b := newStatus(cert, in.Now).issuing(metav1.ConditionTrue, reason, message)
-		if !usable(in, reason) {
-			b.ready(metav1.ConditionFalse, reason, message)
-		}
-		var err error
-		if cert, err = c.writeStatus(ctx, b); err != nil {
-			return ignoreStale(err)
-		}
+	cert, err := c.announceIssuing(ctx, cert, in, reason, message)
+	if cert == nil || err != nil {
+		return err
 	}
 
 	start := time.Now()
 	log.Info("issuing certificate")
 	material, leaf, err := c.issue(ctx, cert, iss, keySpec)
 	if err != nil {
-		var refused *issuanceError
-		if msg, ok := vault.Refusal(err); ok {
-			refused = &issuanceError{"Vault refused to sign: " + msg}
-		} else if !errors.As(err, &refused) {
-			c.metrics.issuanceDuration.WithLabelValues("error").Observe(time.Since(start).Seconds())
-			c.metrics.syncErrors.WithLabelValues("VaultUnavailable").Inc()
-			return err
-		}
-		c.metrics.issuanceDuration.WithLabelValues("failed").Observe(time.Since(start).Seconds())
-		return c.issuanceFailed(ctx, log, cert, refused.msg)
+		return c.signFailed(ctx, log, cert, start, err)
 	}
 
 	signedAt := renewal.CeilSecond(c.now())
@@ -82,12 +63,12 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		// else's is left untouched (and the new certificate, never stored, is dropped).
 		var done bool
 		if done, err = c.secretExists(ctx, log, cert, iss, material, prov); done {
-			c.metrics.issuanceDuration.WithLabelValues("failed").Observe(time.Since(start).Seconds())
+			c.observeIssuance("failed", start)
 			return err
 		}
 	}
 	if err != nil {
-		c.metrics.issuanceDuration.WithLabelValues("error").Observe(time.Since(start).Seconds())
+		c.observeIssuance("error", start)
 		// Vault signed: record it, so the retry waits for the floor instead of signing again
 		// at once (a Secret the API server refuses would otherwise cost a signature a retry).
 		if _, werr := c.writeStatus(ctx, newStatus(cert, c.now()).issued(signedAt)); werr != nil {
@@ -95,13 +76,52 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		}
 		return err
 	}
-	c.metrics.issuanceDuration.WithLabelValues("issued").Observe(time.Since(start).Seconds())
+	c.observeIssuance("issued", start)
 
 	if old := in.Data.Leaf; old != nil && revokesOnReissue(cert.Spec.RevocationPolicy) &&
 		secret.ProvenanceOf(in.Secret).RootFingerprint == iss.rootFingerprint {
 		c.revokeReplaced(ctx, log, cert, iss, old)
 	}
+	return c.issued(ctx, log, cert, leaf, signedAt, reason, message)
+}
 
+// announceIssuing sets Issuing=True (and Ready=False when the certificate in the Secret no
+// longer serves) when a certificate is being replaced or retried, so users see why, and returns
+// cert as the API server now has it; nil, with no error, when cert changed meanwhile. A first
+// issuance skips that write: it takes milliseconds and ends in one status write that sets Ready
+// and Issuing together, which is a third fewer API writes per certificate.
+func (c *Controller) announceIssuing(ctx context.Context, cert *v1alpha1.Certificate, in policy.Input, reason, message string) (*v1alpha1.Certificate, error) {
+	if cert.Status.NotAfter == nil && cert.Status.FailedIssuanceAttempts == 0 {
+		return cert, nil
+	}
+	b := newStatus(cert, in.Now).issuing(metav1.ConditionTrue, reason, message)
+	if !usable(in, reason) {
+		b.ready(metav1.ConditionFalse, reason, message)
+	}
+	updated, err := c.writeStatus(ctx, b)
+	return updated, ignoreStale(err)
+}
+
+// signFailed handles err, a failure to have cert's certificate signed since start: a refusal
+// (Vault's, or an answer that cannot be used) is recorded and backed off by status; anything
+// else (Vault unavailable) is returned for the queue's rate limiter.
+func (c *Controller) signFailed(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, start time.Time, err error) error {
+	var refused *issuanceError
+	if msg, ok := vault.Refusal(err); ok {
+		refused = &issuanceError{"Vault refused to sign: " + msg}
+	} else if !errors.As(err, &refused) {
+		c.observeIssuance("error", start)
+		c.metrics.syncErrors.WithLabelValues("VaultUnavailable").Inc()
+		return err
+	}
+	c.observeIssuance("failed", start)
+	return c.issuanceFailed(ctx, log, cert, refused.msg)
+}
+
+// issued reports the new leaf in cert's Secret, issued because of reason, in an event, a log
+// line and the status, and schedules its renewal.
+func (c *Controller) issued(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, leaf *x509.Certificate,
+	signedAt time.Time, reason, message string) error {
 	kind := EventIssued
 	if reason == policy.ReasonRenewing || reason == policy.ReasonManuallyTriggered {
 		kind = EventRenewed
@@ -122,6 +142,12 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		return ignoreStale(err)
 	}
 	return nil
+}
+
+// observeIssuance records an issuance that began at start and ended in result (issued: the
+// Secret holds the new certificate; failed: refused or dropped; error: to be retried).
+func (c *Controller) observeIssuance(result string, start time.Time) {
+	c.metrics.issuanceDuration.WithLabelValues(result).Observe(time.Since(start).Seconds())
 }
 
 // secretExists handles a create of cert's Secret that found one already there: it decides

@@ -1,6 +1,7 @@
 package certificate
 
 import (
+	"errors"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,29 +67,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: metrics.Namespace, Subsystem: subsystem, Name: "reissues_deferred_total",
 		Help: "Re-issues held back by the floor of one issuance per Certificate a minute (a spec or role that asks for more).",
 	})
-	var err error
-	if m.certificates, err = metrics.RegisterIn(reg, m.certificates); err != nil {
-		return nil, err
-	}
-	if m.issuanceDuration, err = metrics.RegisterIn(reg, m.issuanceDuration); err != nil {
-		return nil, err
-	}
-	if m.syncErrors, err = metrics.RegisterIn(reg, m.syncErrors); err != nil {
-		return nil, err
-	}
-	if m.issuances, err = metrics.RegisterIn(reg, m.issuances); err != nil {
-		return nil, err
-	}
-	if m.apiWrites, err = metrics.RegisterIn(reg, m.apiWrites); err != nil {
-		return nil, err
-	}
-	if m.revocations, err = metrics.RegisterIn(reg, m.revocations); err != nil {
-		return nil, err
-	}
-	if m.reissuesDeferred, err = metrics.RegisterIn(reg, m.reissuesDeferred); err != nil {
-		return nil, err
-	}
-	if m.abandoned, err = metrics.RegisterIn(reg, m.abandoned); err != nil {
+	if err := errors.Join(
+		metrics.RegisterInto(reg, &m.certificates),
+		metrics.RegisterInto(reg, &m.issuanceDuration),
+		metrics.RegisterInto(reg, &m.syncErrors),
+		metrics.RegisterInto(reg, &m.issuances),
+		metrics.RegisterInto(reg, &m.apiWrites),
+		metrics.RegisterInto(reg, &m.revocations),
+		metrics.RegisterInto(reg, &m.reissuesDeferred),
+		metrics.RegisterInto(reg, &m.abandoned),
+	); err != nil {
 		return nil, err
 	}
 	return m, nil
