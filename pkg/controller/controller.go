@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -24,9 +25,10 @@ type SyncFunc func(ctx context.Context, key cache.ObjectName) error
 
 // Controller owns one work queue and the workers that drain it into a SyncFunc.
 type Controller struct {
-	name  string
-	log   logrus.FieldLogger
-	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	name    string
+	log     logrus.FieldLogger
+	metrics *Metrics
+	queue   workqueue.TypedRateLimitingInterface[cache.ObjectName]
 
 	// syncHandler is a field so tests can replace it.
 	syncHandler SyncFunc
@@ -46,6 +48,7 @@ type options struct {
 	baseBackoff time.Duration
 	maxBackoff  time.Duration
 	log         logrus.FieldLogger
+	metrics     *Metrics
 }
 
 // Option changes how New builds a Controller.
@@ -60,6 +63,12 @@ func WithBackoff(base, max time.Duration) Option {
 // WithMaxBackoff sets only the cap a failing key's exponential backoff grows to (default 5 minutes).
 func WithMaxBackoff(max time.Duration) Option {
 	return func(o *options) { o.maxBackoff = max }
+}
+
+// WithMetrics sets the metrics the controller reports into (default: NewMetrics of the
+// process's registry, metrics.Registry).
+func WithMetrics(m *Metrics) Option {
+	return func(o *options) { o.metrics = m }
 }
 
 // WithLogger sets the logger the controller writes to (default logrus's standard logger).
@@ -78,16 +87,26 @@ func New(name string, sync SyncFunc, opts ...Option) *Controller {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.metrics == nil {
+		var err error
+		if o.metrics, err = defaultMetrics(); err != nil {
+			// Only another collector under these names gets here, a programming error: the
+			// controller runs all the same, its metrics in a registry nobody serves.
+			o.log.WithError(err).Error("cannot register the controller metrics")
+			o.metrics, _ = NewMetrics(prometheus.NewRegistry())
+		}
+	}
 	limiter := workqueue.NewTypedMaxOfRateLimiter(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](o.baseBackoff, o.maxBackoff),
 		&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(overallRetries, overallRetryBurst)},
 	)
 	return &Controller{
-		name: name,
-		log:  o.log.WithField("controller", name),
+		name:    name,
+		log:     o.log.WithField("controller", name),
+		metrics: o.metrics,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{
 			Name:            name,
-			MetricsProvider: queueMetrics{},
+			MetricsProvider: queueMetrics{o.metrics},
 		}),
 		syncHandler: sync,
 	}
@@ -182,18 +201,18 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 	switch {
 	case err == nil:
 		c.queue.Forget(key)
-		syncDuration.WithLabelValues(c.name, "success").Observe(duration.Seconds())
+		c.metrics.syncDuration.WithLabelValues(c.name, "success").Observe(duration.Seconds())
 		log.Debug("synced")
 	case requeue:
 		// Time-based work: the key is not failing, so its backoff starts over.
 		c.queue.Forget(key)
 		c.queue.AddAfter(key, after)
-		syncDuration.WithLabelValues(c.name, "requeue").Observe(duration.Seconds())
+		c.metrics.syncDuration.WithLabelValues(c.name, "requeue").Observe(duration.Seconds())
 		log.WithField("after", after).Debug("synced, requeued")
 	default:
 		c.queue.AddRateLimited(key)
-		syncDuration.WithLabelValues(c.name, "error").Observe(duration.Seconds())
-		syncErrors.WithLabelValues(c.name).Inc()
+		c.metrics.syncDuration.WithLabelValues(c.name, "error").Observe(duration.Seconds())
+		c.metrics.syncErrors.WithLabelValues(c.name).Inc()
 		log.WithError(err).WithField("retries", c.queue.NumRequeues(key)).Warn("sync failed, will retry")
 	}
 	return true

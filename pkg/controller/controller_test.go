@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -108,6 +110,20 @@ func TestRunFailsWhenCachesNeverSync(t *testing.T) {
 	err := c.Run(ctx, 1, func() bool { return false })
 	assert.EqualError(t, err, "controller test: caches did not sync before shutdown")
 	assert.EqualError(t, c.Ready(), "controller test: caches not synced or workers not running")
+}
+
+func TestSyncsCountInTheirOwnRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	require.NoError(t, err)
+	r := newRecorder()
+	c := New("counted", r.sync, WithLogger(quietLogger()), WithMetrics(m))
+	start(t, c)
+	c.EnqueueKey(cache.NewObjectName("team-a", "web"))
+	r.next(t)
+	assert.Eventually(t, func() bool {
+		return testutil.CollectAndCount(m.syncDuration) == 1 && testutil.ToFloat64(m.queueAdds.WithLabelValues("counted")) == 1
+	}, time.Second, time.Millisecond)
 }
 
 func TestWorkerRetriesErrorsWithBackoff(t *testing.T) {

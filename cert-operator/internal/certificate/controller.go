@@ -125,7 +125,8 @@ func NewController(cfg Config) (*Controller, error) {
 		finalizerTimeout: cfg.FinalizerTimeout,
 	}
 	cfg.Metrics.certificates.use(c.certificates)
-	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log), controller.WithMaxBackoff(cfg.MaxBackoff))
+	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log), controller.WithMaxBackoff(cfg.MaxBackoff),
+		controller.WithMetrics(cfg.Metrics.queue))
 	if err := c.watch(certInformer.Informer(), caInformer.Informer(), secretInformer.Informer()); err != nil {
 		return nil, err
 	}

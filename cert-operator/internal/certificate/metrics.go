@@ -10,6 +10,7 @@ import (
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	listers "github.com/clusterpki/clusterpki/apis/generated/listers/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/pkg/conditions"
+	"github.com/clusterpki/clusterpki/pkg/controller"
 	"github.com/clusterpki/clusterpki/pkg/metrics"
 )
 
@@ -28,6 +29,8 @@ type Metrics struct {
 	reissuesDeferred prometheus.Counter
 	// abandoned counts revocations left undone at deletion, by reason (timeout, skipped).
 	abandoned *prometheus.CounterVec
+	// queue are the controller loop's metrics (pkg/controller), in the same registry.
+	queue *controller.Metrics
 }
 
 // NewMetrics returns the metrics, registered in reg (metrics.Registry when nil).
@@ -67,6 +70,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: metrics.Namespace, Subsystem: subsystem, Name: "reissues_deferred_total",
 		Help: "Re-issues held back by the floor of one issuance per Certificate a minute (a spec or role that asks for more).",
 	})
+	var err error
+	if m.queue, err = controller.NewMetrics(reg); err != nil {
+		return nil, err
+	}
 	if err := errors.Join(
 		metrics.RegisterInto(reg, &m.certificates),
 		metrics.RegisterInto(reg, &m.issuanceDuration),
