@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"k8s.io/client-go/kubernetes"
@@ -37,9 +36,7 @@ const DefaultWorkers = 32
 
 // Vault is the Vault client the operator signs and revokes with (pkg/vault.Client): one write
 // per request, labelled with op ("sign", "revoke") for its metrics.
-type Vault interface {
-	Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error)
-}
+type Vault = certificate.Vault
 
 // Config is what New needs.
 type Config struct {

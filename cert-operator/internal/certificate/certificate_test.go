@@ -1,16 +1,21 @@
 package certificate
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/apis/contract"
+	listers "github.com/clusterpki/clusterpki/apis/generated/listers/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/testpki"
+	"github.com/clusterpki/clusterpki/pkg/controller"
 )
 
 func TestFailureBackoff(t *testing.T) {
@@ -56,6 +61,31 @@ func TestBackoffRemaining(t *testing.T) {
 			assert.Equal(t, tc.want, max(c.backoffRemaining(tc.cert, now), 0))
 		})
 	}
+}
+
+// A cache that does not show the failure just recorded hands the retry to the queue's rate
+// limiter (an error), not to the backoff (a requeue), which a stale cache could cut short.
+func TestAwaitCache(t *testing.T) {
+	stale := certificate()
+	stale.ResourceVersion = "1"
+	written := stale.DeepCopy()
+	written.ResourceVersion = "2"
+	written.Status.FailedIssuanceAttempts = 1
+	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	require.NoError(t, indexer.Add(stale))
+	c := &Controller{certificates: listers.NewCertificateLister(indexer)}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := c.awaitCache(ctx, written)
+	require.Error(t, err)
+	var requeue *controller.RequeueAfterError
+	assert.False(t, errors.As(err, &requeue))
+
+	require.NoError(t, indexer.Update(written))
+	assert.NoError(t, c.awaitCache(context.Background(), written))
+	require.NoError(t, indexer.Delete(written))
+	assert.NoError(t, c.awaitCache(context.Background(), written), "a Certificate that is gone needs no wait")
 }
 
 func TestParseSignResponse(t *testing.T) {

@@ -408,8 +408,8 @@ func TestSyncRecordsARefusal(t *testing.T) {
 	assert.Equal(t, "Vault refused to sign: common name evil.org not allowed by this role", ready.Message)
 	assert.Equal(t, []string{"Warning IssuanceFailed Vault refused to sign: common name evil.org not allowed by this role"}, f.events())
 
-	// Another event for the Certificate, even one from a cache that has not seen the failure
-	// yet, does not bring an early retry.
+	// Another event for the Certificate right after does not bring an early retry: the sync
+	// that recorded the failure ended only once the cache showed it.
 	require.ErrorAs(t, f.sync(t), &requeue)
 	assert.Len(t, v.calls, 1, "no retry before the backoff has passed")
 }
