@@ -259,7 +259,7 @@ func (r *run) counters(ctx context.Context) (counters, error) {
 }
 
 const (
-	mCertVault     = "clusterpki_certificate_vault_requests_total"
+	mCertVault     = "clusterpki_vault_requests_total"
 	mCertWrites    = "clusterpki_certificate_api_writes_total"
 	mCertIssued    = "clusterpki_certificate_issuances_total"
 	mCAWrites      = "clusterpki_ca_operator_api_writes_total"

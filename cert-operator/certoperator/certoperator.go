@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"k8s.io/client-go/kubernetes"
@@ -37,9 +36,7 @@ const DefaultWorkers = 32
 
 // Vault is the Vault client the operator signs and revokes with (pkg/vault.Client): one write
 // per request, labelled with op ("sign", "revoke") for its metrics.
-type Vault interface {
-	Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error)
-}
+type Vault = certificate.Vault
 
 // Config is what New needs.
 type Config struct {
@@ -98,7 +95,7 @@ func New(cfg Config) (*Operator, error) {
 	}
 	informers := certificate.NewInformers(kubeClient, client, cfg.Namespace, cfg.Resync)
 	ctrl, err := certificate.NewController(certificate.Config{
-		KubeClient:       kubeClient,
+		Kube:             kubeClient,
 		Client:           client,
 		Vault:            cfg.Vault,
 		Informers:        informers,
@@ -123,10 +120,6 @@ func (o *Operator) Run(ctx context.Context, workers int) error {
 	return o.controller.Run(ctx, workers)
 }
 
-// Ready returns nil once the caches have synced and the workers run.
-func (o *Operator) Ready() error {
-	if !o.controller.Ready() {
-		return errors.New("certificate controller not running")
-	}
-	return nil
-}
+// Ready returns nil once the caches have synced and the workers run, and otherwise says what
+// is not ready.
+func (o *Operator) Ready() error { return o.controller.Ready() }

@@ -47,10 +47,3 @@ func IsTrue(conds []metav1.Condition, t string) bool {
 	c := Get(conds, t)
 	return c != nil && c.Status == metav1.ConditionTrue
 }
-
-// IsCurrent reports whether conds has a condition of type t with status True that was
-// written for generation.
-func IsCurrent(conds []metav1.Condition, t string, generation int64) bool {
-	c := Get(conds, t)
-	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == generation
-}

@@ -100,12 +100,11 @@ func TestGetAndIsTrue(t *testing.T) {
 		{Type: "Issuing", Status: metav1.ConditionFalse},
 	}
 	tests := map[string]struct {
-		condType    string
-		wantFound   bool
-		wantTrue    bool
-		wantCurrent bool // at generation 2
+		condType  string
+		wantFound bool
+		wantTrue  bool
 	}{
-		"a true condition is found and true":   {condType: "Ready", wantFound: true, wantTrue: true, wantCurrent: true},
+		"a true condition is found and true":   {condType: "Ready", wantFound: true, wantTrue: true},
 		"a false condition is found, not true": {condType: "Issuing", wantFound: true},
 		"a missing condition is nil, not true": {condType: "Failed"},
 	}
@@ -113,8 +112,6 @@ func TestGetAndIsTrue(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			assert.Equal(t, tc.wantFound, Get(conds, tc.condType) != nil)
 			assert.Equal(t, tc.wantTrue, IsTrue(conds, tc.condType))
-			assert.Equal(t, tc.wantCurrent, IsCurrent(conds, tc.condType, 2))
 		})
 	}
-	assert.False(t, IsCurrent(conds, "Ready", 3), "a condition from an older generation is not current")
 }

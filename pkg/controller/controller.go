@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -24,9 +25,10 @@ type SyncFunc func(ctx context.Context, key cache.ObjectName) error
 
 // Controller owns one work queue and the workers that drain it into a SyncFunc.
 type Controller struct {
-	name  string
-	log   logrus.FieldLogger
-	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	name    string
+	log     logrus.FieldLogger
+	metrics *Metrics
+	queue   workqueue.TypedRateLimitingInterface[cache.ObjectName]
 
 	// syncHandler is a field so tests can replace it.
 	syncHandler SyncFunc
@@ -34,13 +36,19 @@ type Controller struct {
 	running atomic.Bool
 }
 
+// overallRetries and overallRetryBurst bound the retries of all keys together, so that many
+// keys failing at once (Vault down) do not flood it when it returns.
+const (
+	overallRetries    rate.Limit = 50
+	overallRetryBurst            = 300
+)
+
 // options collects what Option values change.
 type options struct {
 	baseBackoff time.Duration
 	maxBackoff  time.Duration
-	qps         float64
-	burst       int
 	log         logrus.FieldLogger
+	metrics     *Metrics
 }
 
 // Option changes how New builds a Controller.
@@ -57,10 +65,10 @@ func WithMaxBackoff(max time.Duration) Option {
 	return func(o *options) { o.maxBackoff = max }
 }
 
-// WithOverallRateLimit sets the token bucket that limits retries across all keys
-// (default 50 per second with bursts of 300).
-func WithOverallRateLimit(qps float64, burst int) Option {
-	return func(o *options) { o.qps, o.burst = qps, burst }
+// WithMetrics sets the metrics the controller reports into (default: NewMetrics of the
+// process's registry, metrics.Registry).
+func WithMetrics(m *Metrics) Option {
+	return func(o *options) { o.metrics = m }
 }
 
 // WithLogger sets the logger the controller writes to (default logrus's standard logger).
@@ -74,23 +82,31 @@ func New(name string, sync SyncFunc, opts ...Option) *Controller {
 	o := options{
 		baseBackoff: 500 * time.Millisecond,
 		maxBackoff:  5 * time.Minute,
-		qps:         50,
-		burst:       300,
 		log:         logrus.StandardLogger(),
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.metrics == nil {
+		var err error
+		if o.metrics, err = defaultMetrics(); err != nil {
+			// Only another collector under these names gets here, a programming error: the
+			// controller runs all the same, its metrics in a registry nobody serves.
+			o.log.WithError(err).Error("cannot register the controller metrics")
+			o.metrics, _ = NewMetrics(prometheus.NewRegistry())
+		}
+	}
 	limiter := workqueue.NewTypedMaxOfRateLimiter(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](o.baseBackoff, o.maxBackoff),
-		&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(rate.Limit(o.qps), o.burst)},
+		&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(overallRetries, overallRetryBurst)},
 	)
 	return &Controller{
-		name: name,
-		log:  o.log.WithField("controller", name),
+		name:    name,
+		log:     o.log.WithField("controller", name),
+		metrics: o.metrics,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{
 			Name:            name,
-			MetricsProvider: queueMetrics{},
+			MetricsProvider: queueMetrics{o.metrics},
 		}),
 		syncHandler: sync,
 	}
@@ -119,10 +135,18 @@ func (c *Controller) EnqueueAfter(key cache.ObjectName, d time.Duration) {
 	c.queue.AddAfter(key, d)
 }
 
-// HasSyncedAndRunning reports whether Run has seen its caches sync and its workers are running,
-// for a readiness check.
+// HasSyncedAndRunning reports whether Run has seen its caches sync and its workers are running.
 func (c *Controller) HasSyncedAndRunning() bool {
 	return c.running.Load()
+}
+
+// Ready returns nil once Run has seen its caches sync and its workers are running, and otherwise
+// an error saying so, as a readiness check (pkg/operator's Runnable) wants it.
+func (c *Controller) Ready() error {
+	if !c.running.Load() {
+		return fmt.Errorf("controller %s: caches not synced or workers not running", c.name)
+	}
+	return nil
 }
 
 // Run waits for the hasSynced caches, runs workers workers until ctx is done, then shuts the
@@ -177,18 +201,18 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 	switch {
 	case err == nil:
 		c.queue.Forget(key)
-		syncDuration.WithLabelValues(c.name, "success").Observe(duration.Seconds())
+		c.metrics.syncDuration.WithLabelValues(c.name, "success").Observe(duration.Seconds())
 		log.Debug("synced")
 	case requeue:
 		// Time-based work: the key is not failing, so its backoff starts over.
 		c.queue.Forget(key)
 		c.queue.AddAfter(key, after)
-		syncDuration.WithLabelValues(c.name, "requeue").Observe(duration.Seconds())
+		c.metrics.syncDuration.WithLabelValues(c.name, "requeue").Observe(duration.Seconds())
 		log.WithField("after", after).Debug("synced, requeued")
 	default:
 		c.queue.AddRateLimited(key)
-		syncDuration.WithLabelValues(c.name, "error").Observe(duration.Seconds())
-		syncErrors.WithLabelValues(c.name).Inc()
+		c.metrics.syncDuration.WithLabelValues(c.name, "error").Observe(duration.Seconds())
+		c.metrics.syncErrors.WithLabelValues(c.name).Inc()
 		log.WithError(err).WithField("retries", c.queue.NumRequeues(key)).Warn("sync failed, will retry")
 	}
 	return true

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -98,7 +100,7 @@ func TestRunSyncsInformerObjects(t *testing.T) {
 
 	start(t, c, cms.Informer().HasSynced)
 	assert.Equal(t, cache.NewObjectName("team-a", "web"), r.next(t))
-	assert.Eventually(t, c.HasSyncedAndRunning, 5*time.Second, 10*time.Millisecond)
+	assert.Eventually(t, func() bool { return c.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
 }
 
 func TestRunFailsWhenCachesNeverSync(t *testing.T) {
@@ -107,7 +109,21 @@ func TestRunFailsWhenCachesNeverSync(t *testing.T) {
 	defer cancel()
 	err := c.Run(ctx, 1, func() bool { return false })
 	assert.EqualError(t, err, "controller test: caches did not sync before shutdown")
-	assert.False(t, c.HasSyncedAndRunning())
+	assert.EqualError(t, c.Ready(), "controller test: caches not synced or workers not running")
+}
+
+func TestSyncsCountInTheirOwnRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	require.NoError(t, err)
+	r := newRecorder()
+	c := New("counted", r.sync, WithLogger(quietLogger()), WithMetrics(m))
+	start(t, c)
+	c.EnqueueKey(cache.NewObjectName("team-a", "web"))
+	r.next(t)
+	assert.Eventually(t, func() bool {
+		return testutil.CollectAndCount(m.syncDuration) == 1 && testutil.ToFloat64(m.queueAdds.WithLabelValues("counted")) == 1
+	}, time.Second, time.Millisecond)
 }
 
 func TestWorkerRetriesErrorsWithBackoff(t *testing.T) {

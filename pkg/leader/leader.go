@@ -31,10 +31,9 @@ type Config struct {
 	RetryPeriod   time.Duration
 	// Log receives the election's progress; nil means logrus's standard logger.
 	Log logrus.FieldLogger
+	// Metrics report whether this replica leads (nil: NewMetrics of the process's registry).
+	Metrics *Metrics
 }
-
-// LeaderConfig is another name for Config.
-type LeaderConfig = Config
 
 // ErrLeadershipLost is returned by Run when this replica stopped being the leader before ctx
 // was cancelled; the process should exit so that it starts over as a candidate.
@@ -44,6 +43,14 @@ var ErrLeadershipLost = errors.New("leader election lost")
 // this replica is the leader (or at once when election is disabled); it returns
 // ErrLeadershipLost if leadership was lost, and releases the Lease when ctx is cancelled.
 func Run(ctx context.Context, cfg Config, run func(ctx context.Context)) error {
+	if cfg.Metrics == nil {
+		m, err := defaultMetrics()
+		if err != nil {
+			return err
+		}
+		cfg.Metrics = m
+	}
+	isLeader := cfg.Metrics.isLeader
 	if !cfg.Enabled {
 		isLeader.WithLabelValues(cfg.Name).Set(1)
 		defer isLeader.WithLabelValues(cfg.Name).Set(0)

@@ -28,12 +28,6 @@ func NewRegistry() *prometheus.Registry {
 	return r
 }
 
-// Register adds c to Registry; a collector registered before is returned in its place, so two
-// packages (or two tests) asking for the same metric share one.
-func Register[T prometheus.Collector](c T) (T, error) {
-	return RegisterIn(Registry, c)
-}
-
 // RegisterIn adds c to reg, returning the collector registered before under the same
 // description when there is one.
 func RegisterIn[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
@@ -48,6 +42,17 @@ func RegisterIn[T prometheus.Collector](reg prometheus.Registerer, c T) (T, erro
 		return zero, fmt.Errorf("register metric: %w", err)
 	}
 	return c, nil
+}
+
+// RegisterInto registers *c in reg as RegisterIn does and leaves in *c the collector reg holds,
+// so a constructor can register each field of its metrics struct in one line.
+func RegisterInto[T prometheus.Collector](reg prometheus.Registerer, c *T) error {
+	registered, err := RegisterIn(reg, *c)
+	if err != nil {
+		return err
+	}
+	*c = registered
+	return nil
 }
 
 // DurationBuckets are histogram buckets in seconds for work that takes from a millisecond

@@ -22,6 +22,15 @@ func TestRegisterInReturnsTheExistingCollector(t *testing.T) {
 	assert.Error(t, err)
 }
 
+func TestRegisterIntoLeavesTheRegisteredCollector(t *testing.T) {
+	reg := NewRegistry()
+	opts := prometheus.CounterOpts{Namespace: Namespace, Name: "things_total", Help: "Things."}
+	first, second := prometheus.NewCounter(opts), prometheus.NewCounter(opts)
+	require.NoError(t, RegisterInto(reg, &first))
+	require.NoError(t, RegisterInto(reg, &second))
+	assert.Same(t, first, second)
+}
+
 func TestNewRegistryHasRuntimeCollectors(t *testing.T) {
 	families, err := NewRegistry().Gather()
 	require.NoError(t, err)

@@ -12,12 +12,15 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/sirupsen/logrus"
+
+	"github.com/clusterpki/clusterpki/pkg/metrics"
 )
 
 // Client is a logged-in Vault client whose token is kept valid; it is safe for concurrent use.
 type Client struct {
-	cfg Config
-	log logrus.FieldLogger
+	cfg     Config
+	log     logrus.FieldLogger
+	metrics *Metrics
 
 	// api retries 5xx and connection errors cfg.MaxRetries times; noRetry never retries, for
 	// writes that must not happen twice. Both always carry the current token.
@@ -74,10 +77,16 @@ func New(ctx context.Context, cfg Config, log logrus.FieldLogger) (*Client, erro
 		return nil, fmt.Errorf("vault client: %w", err)
 	}
 	noRetry.SetMaxRetries(0)
+	if cfg.Metrics == nil {
+		if cfg.Metrics, err = NewMetrics(metrics.Registry); err != nil {
+			return nil, err
+		}
+	}
 
 	c := &Client{
 		cfg:      cfg,
 		log:      log.WithFields(logrus.Fields{"vault": cfg.Addr, "auth": cfg.Auth}),
+		metrics:  cfg.Metrics,
 		api:      api,
 		noRetry:  noRetry,
 		loggedIn: make(chan struct{}, 1),
@@ -220,8 +229,8 @@ func (c *Client) Do(ctx context.Context, op, method string, idempotent bool, cal
 func (c *Client) measure(ctx context.Context, op, method string, api *vaultapi.Client, call func(context.Context, *vaultapi.Client) error) error {
 	start := time.Now()
 	err := call(ctx, api)
-	requestDuration.WithLabelValues(op, method).Observe(time.Since(start).Seconds())
-	requestsTotal.WithLabelValues(op, codeLabel(err)).Inc()
+	c.metrics.requestDuration.WithLabelValues(op, method).Observe(time.Since(start).Seconds())
+	c.metrics.requests.WithLabelValues(op, codeLabel(err)).Inc()
 	return err
 }
 
@@ -256,13 +265,13 @@ func (c *Client) login(ctx context.Context) error {
 func (c *Client) loginLocked(ctx context.Context) error {
 	start := time.Now()
 	auth, err := c.authenticate(ctx)
-	requestDuration.WithLabelValues("login", "login").Observe(time.Since(start).Seconds())
+	c.metrics.requestDuration.WithLabelValues("login", "login").Observe(time.Since(start).Seconds())
 	if err != nil {
-		loginsTotal.WithLabelValues(c.cfg.Auth, "failure").Inc()
+		c.metrics.logins.WithLabelValues(c.cfg.Auth, "failure").Inc()
 		c.setState(fmt.Errorf("vault login failed: %s", ErrorMessage(err)))
 		return fmt.Errorf("vault login with %s auth: %w", c.cfg.Auth, err)
 	}
-	loginsTotal.WithLabelValues(c.cfg.Auth, "success").Inc()
+	c.metrics.logins.WithLabelValues(c.cfg.Auth, "success").Inc()
 
 	c.api.SetToken(auth.ClientToken)
 	c.noRetry.SetToken(auth.ClientToken)

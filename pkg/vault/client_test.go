@@ -19,6 +19,8 @@ import (
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -114,6 +116,12 @@ func (f *fakeVault) expire() {
 // newTestClient starts a fake Vault and logs in to it with AppRole.
 func newTestClient(t *testing.T) (*Client, *fakeVault) {
 	t.Helper()
+	return newTestClientWith(t, nil)
+}
+
+// newTestClientWith is newTestClient counting in m (nil: the process's registry).
+func newTestClientWith(t *testing.T, m *Metrics) (*Client, *fakeVault) {
+	t.Helper()
 	t.Setenv("VAULT_TOKEN", "") // a developer's token must not leak into the test
 	fv := &fakeVault{}
 	srv := httptest.NewServer(fv.handler(t))
@@ -125,7 +133,7 @@ func newTestClient(t *testing.T) (*Client, *fakeVault) {
 	log.SetOutput(io.Discard)
 
 	c, err := New(context.Background(), Config{
-		Addr: srv.URL, Auth: AuthAppRole, AppRoleRoleID: "role", AppRoleSecretIDFile: secretFile, MaxRetries: 2,
+		Addr: srv.URL, Auth: AuthAppRole, AppRoleRoleID: "role", AppRoleSecretIDFile: secretFile, MaxRetries: 2, Metrics: m,
 	}, log)
 	require.NoError(t, err)
 	for _, api := range []*vaultapi.Client{c.api, c.noRetry} {
@@ -160,6 +168,25 @@ func TestExpiredTokenLogsInOnceForConcurrentRequests(t *testing.T) {
 		assert.NoError(t, err)
 	}
 	assert.Equal(t, int32(2), fv.logins.Load(), "one login at start, one after expiry")
+}
+
+func TestRequestsCountInTheirOwnRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	require.NoError(t, err)
+	c, _ := newTestClientWith(t, m)
+	_, err = c.Read(context.Background(), "read-data", "secret/data")
+	require.NoError(t, err)
+	_, err = c.Read(context.Background(), "read-data", "secret/forbidden")
+	require.Error(t, err)
+
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.requests.WithLabelValues("read-data", "2xx")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.requests.WithLabelValues("read-data", "403")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.logins.WithLabelValues(AuthAppRole, "success")))
+
+	again, err := NewMetrics(reg)
+	require.NoError(t, err)
+	assert.Same(t, m.requests, again.requests, "a second client of the registry shares its counters")
 }
 
 func TestPolicyDenialDoesNotLogIn(t *testing.T) {

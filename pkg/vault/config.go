@@ -61,6 +61,10 @@ type Config struct {
 	Timeout time.Duration
 	// MaxRetries is how often an idempotent request is retried after a 5xx or connection error.
 	MaxRetries int
+
+	// Metrics count the client's requests and logins (nil: NewMetrics(metrics.Registry), the
+	// process's registry that /metrics serves). Not a flag.
+	Metrics *Metrics
 }
 
 // SetDefaults fills in the mount paths, token file, timeout and retries left empty.

@@ -299,7 +299,7 @@ func TestDamagedSecretWaitsForTheFloor(t *testing.T) {
 		assert.GreaterOrEqual(t, c.Status.LastIssuanceTime.Sub(issued[name]), certoperator.ReissueFloor, "%s re-issued before the floor", name)
 		assert.Equal(t, formatSerial(leaf), c.Status.SerialNumber)
 	}
-	assert.Equal(t, 6.0, op.metric(t, "clusterpki_certificate_vault_requests_total", map[string]string{"operation": "sign"}),
+	assert.Equal(t, 6.0, op.metric(t, "clusterpki_vault_requests_total", map[string]string{"operation": "sign"}),
 		"one signature each to issue, one each to repair")
 }
 

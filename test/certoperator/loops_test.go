@@ -69,10 +69,10 @@ func TestNoReissueLoops(t *testing.T) {
 
 			signs := map[string]string{"operation": "sign"}
 			revokes := map[string]string{"operation": "revoke"}
-			signsBefore, revokesBefore := op.metric(t, "clusterpki_certificate_vault_requests_total", signs), op.metric(t, "clusterpki_certificate_vault_requests_total", revokes)
+			signsBefore, revokesBefore := op.metric(t, "clusterpki_vault_requests_total", signs), op.metric(t, "clusterpki_vault_requests_total", revokes)
 			time.Sleep(certoperator.ReissueFloor)
-			signed := op.metric(t, "clusterpki_certificate_vault_requests_total", signs) - signsBefore
-			revoked := op.metric(t, "clusterpki_certificate_vault_requests_total", revokes) - revokesBefore
+			signed := op.metric(t, "clusterpki_vault_requests_total", signs) - signsBefore
+			revoked := op.metric(t, "clusterpki_vault_requests_total", revokes) - revokesBefore
 			t.Logf("over %s: %v signature(s), %v revocation(s)", certoperator.ReissueFloor, signed, revoked)
 			assert.LessOrEqual(t, signed, 1.0, "signatures over one floor")
 			assert.LessOrEqual(t, revoked, 1.0, "revocations over one floor")
@@ -85,7 +85,7 @@ func TestNoReissueLoops(t *testing.T) {
 			}
 			// The floor delays, it does not stop: the next issuance comes.
 			require.Eventually(t, func() bool {
-				return op.metric(t, "clusterpki_certificate_vault_requests_total", signs) >= signsBefore+1
+				return op.metric(t, "clusterpki_vault_requests_total", signs) >= signsBefore+1
 			}, certoperator.ReissueFloor, 200*time.Millisecond, "no issuance after the floor")
 		})
 	}

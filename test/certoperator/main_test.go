@@ -145,12 +145,15 @@ func startOperatorWith(t *testing.T, namespace string, tune func(*certoperator.C
 	if testing.Verbose() {
 		log.SetLevel(logrus.InfoLevel)
 	}
-	c, err := pkgvault.New(ctx(t), pkgvault.Config{Addr: env.VaultAddr, Auth: pkgvault.AuthToken, Token: opToken}, log)
+	registry := prometheus.NewRegistry()
+	vaultMetrics, err := pkgvault.NewMetrics(registry)
+	require.NoError(t, err)
+	c, err := pkgvault.New(ctx(t), pkgvault.Config{Addr: env.VaultAddr, Auth: pkgvault.AuthToken, Token: opToken, Metrics: vaultMetrics}, log)
 	require.NoError(t, err)
 	kubeClient, err := kubernetes.NewForConfig(restConfig)
 	require.NoError(t, err)
 	recorder, stopEvents := kube.NewEventRecorder(kubeClient, clusterpkischeme.Scheme, certoperator.Component)
-	o := &operator{registry: prometheus.NewRegistry(), vault: &vaultWriter{c: c}, done: make(chan error, 1)}
+	o := &operator{registry: registry, vault: &vaultWriter{c: c}, done: make(chan error, 1)}
 	cfg := certoperator.Config{
 		RESTConfig: restConfig,
 		Vault:      o.vault,

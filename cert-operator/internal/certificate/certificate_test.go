@@ -1,19 +1,21 @@
 package certificate
 
 import (
+	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
-	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
-	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
+	"github.com/clusterpki/clusterpki/apis/contract"
+	listers "github.com/clusterpki/clusterpki/apis/generated/listers/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/testpki"
+	"github.com/clusterpki/clusterpki/pkg/controller"
 )
 
 func TestFailureBackoff(t *testing.T) {
@@ -61,36 +63,36 @@ func TestBackoffRemaining(t *testing.T) {
 	}
 }
 
-func TestVaultRefusal(t *testing.T) {
-	tests := map[string]struct {
-		err         error
-		wantMessage string
-		wantRefusal bool
-	}{
-		"a 400 is a refusal with Vault's words": {
-			err:         fmt.Errorf("sign: %w", &vaultapi.ResponseError{StatusCode: 400, Errors: []string{"common name evil.org not allowed by this role"}}),
-			wantMessage: "common name evil.org not allowed by this role", wantRefusal: true,
-		},
-		"a 403 is a refusal":                   {err: &vaultapi.ResponseError{StatusCode: 403, Errors: []string{"permission denied"}}, wantMessage: "permission denied", wantRefusal: true},
-		"a 500 is worth retrying":              {err: &vaultapi.ResponseError{StatusCode: 500}},
-		"a 503 (sealed) is worth retrying":     {err: &vaultapi.ResponseError{StatusCode: 503}},
-		"a 429 is worth retrying":              {err: &vaultapi.ResponseError{StatusCode: 429}},
-		"a connection error is worth retrying": {err: errors.New("dial tcp: connection refused")},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			msg, refused := vaultRefusal(tc.err)
-			assert.Equal(t, tc.wantRefusal, refused)
-			assert.Equal(t, tc.wantMessage, msg)
-		})
-	}
+// A cache that does not show the failure just recorded hands the retry to the queue's rate
+// limiter (an error), not to the backoff (a requeue), which a stale cache could cut short.
+func TestAwaitCache(t *testing.T) {
+	stale := certificate()
+	stale.ResourceVersion = "1"
+	written := stale.DeepCopy()
+	written.ResourceVersion = "2"
+	written.Status.FailedIssuanceAttempts = 1
+	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	require.NoError(t, indexer.Add(stale))
+	c := &Controller{certificates: listers.NewCertificateLister(indexer)}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := c.awaitCache(ctx, written)
+	require.Error(t, err)
+	var requeue *controller.RequeueAfterError
+	assert.False(t, errors.As(err, &requeue))
+
+	require.NoError(t, indexer.Update(written))
+	assert.NoError(t, c.awaitCache(context.Background(), written))
+	require.NoError(t, indexer.Delete(written))
+	assert.NoError(t, c.awaitCache(context.Background(), written), "a Certificate that is gone needs no wait")
 }
 
 func TestParseSignResponse(t *testing.T) {
 	root := testpki.Root(t, "root")
 	issuing := testpki.Intermediate(t, root, "issuing")
 	leaf := testpki.Leaf(t, issuing, "web.example.com", nil, time.Now(), time.Now().Add(time.Hour))
-	pemOf := func(p testpki.Pair) string { return string(pki.EncodeCertificates(p.Cert)) }
+	pemOf := func(p testpki.Pair) string { return string(contract.EncodeCertificates(p.Cert)) }
 
 	tests := map[string]struct {
 		data     map[string]any

@@ -5,6 +5,7 @@ package certificate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -40,15 +41,23 @@ type Vault interface {
 	Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error)
 }
 
-// Config holds what NewController needs.
+// Config holds what NewController needs: its dependencies, then its settings.
 type Config struct {
-	KubeClient kubernetes.Interface
-	Client     versioned.Interface
-	Vault      Vault
-	Informers  Informers
-	Recorder   record.EventRecorder
-	Metrics    *Metrics
-	Log        logrus.FieldLogger
+	// Log is the logger (default logrus's standard logger).
+	Log logrus.FieldLogger
+	// Kube reads and writes Secrets.
+	Kube kubernetes.Interface
+	// Client writes Certificates' status and finalizers.
+	Client versioned.Interface
+	// Vault signs and revokes; pkg/vault's client counts its requests.
+	Vault Vault
+	// Recorder records events on Certificates.
+	Recorder record.EventRecorder
+	// Informers are the caches the controller reads; start them after NewController.
+	Informers Informers
+	// Metrics are the controller's metrics (NewMetrics).
+	Metrics *Metrics
+
 	// MaxBackoff caps the delay between retries of a failing issuance (default 5 minutes).
 	MaxBackoff time.Duration
 	// FinalizerTimeout is how long after a Certificate's deletion its revocation is retried
@@ -79,9 +88,6 @@ type Controller struct {
 
 	queue *controller.Controller
 
-	// gates hold back retries of refused issuances.
-	gates retryGates
-
 	// now is a field so tests can set the clock.
 	now         func() time.Time
 	maxBackoff  time.Duration
@@ -93,19 +99,7 @@ type Controller struct {
 // NewController returns a controller reading from cfg.Informers, whose handlers it registers;
 // start the informers after this call.
 func NewController(cfg Config) (*Controller, error) {
-	if cfg.Log == nil {
-		cfg.Log = logrus.StandardLogger()
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = 5 * time.Minute
-	}
-	if cfg.FinalizerTimeout == 0 {
-		cfg.FinalizerTimeout = kube.DefaultFinalizerTimeout
-	}
-	if cfg.MountPrefix == "" {
-		cfg.MountPrefix = pkipath.DefaultPrefix
-	}
-	if err := pkipath.ValidatePrefix(cfg.MountPrefix); err != nil {
+	if err := cfg.complete(); err != nil {
 		return nil, err
 	}
 	certInformer := cfg.Informers.ClusterPKI.Clusterpki().V1alpha1().Certificates()
@@ -113,9 +107,9 @@ func NewController(cfg Config) (*Controller, error) {
 	secretInformer := cfg.Informers.Kube.Core().V1().Secrets()
 
 	c := &Controller{
-		kube:         cfg.KubeClient,
+		kube:         cfg.Kube,
 		client:       cfg.Client,
-		vault:        withinPrefix{Vault: countVault(cfg.Vault, cfg.Metrics), prefix: cfg.MountPrefix},
+		vault:        withinPrefix{Vault: cfg.Vault, prefix: cfg.MountPrefix},
 		recorder:     cfg.Recorder,
 		metrics:      cfg.Metrics,
 		log:          cfg.Log.WithField("controller", Name),
@@ -130,42 +124,67 @@ func NewController(cfg Config) (*Controller, error) {
 
 		finalizerTimeout: cfg.FinalizerTimeout,
 	}
-	if cfg.Metrics != nil {
-		cfg.Metrics.certificates.use(c.certificates)
+	cfg.Metrics.certificates.use(c.certificates)
+	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log), controller.WithMaxBackoff(cfg.MaxBackoff),
+		controller.WithMetrics(cfg.Metrics.queue))
+	if err := c.watch(certInformer.Informer(), caInformer.Informer(), secretInformer.Informer()); err != nil {
+		return nil, err
 	}
-	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log), controller.WithMaxBackoff(cfg.MaxBackoff))
+	return c, nil
+}
 
-	if err := certInformer.Informer().SetTransform(stripManagedFields); err != nil {
-		return nil, fmt.Errorf("set informer transform: %w", err)
+// complete checks that cfg has every dependency and fills in the defaults of the settings.
+func (cfg *Config) complete() error {
+	if cfg.Kube == nil || cfg.Client == nil || cfg.Vault == nil || cfg.Recorder == nil || cfg.Metrics == nil {
+		return errors.New("certificate: Config needs Kube, Client, Vault, Recorder and Metrics")
 	}
-	if err := secretInformer.Informer().SetTransform(c.secretFacts.transform); err != nil {
-		return nil, fmt.Errorf("set informer transform: %w", err)
+	if cfg.Log == nil {
+		cfg.Log = logrus.StandardLogger()
 	}
-	if err := certInformer.Informer().AddIndexers(cache.Indexers{indexByCA: certificateCAIndex}); err != nil {
-		return nil, fmt.Errorf("add certificate index: %w", err)
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 5 * time.Minute
+	}
+	if cfg.FinalizerTimeout == 0 {
+		cfg.FinalizerTimeout = kube.DefaultFinalizerTimeout
+	}
+	if cfg.MountPrefix == "" {
+		cfg.MountPrefix = pkipath.DefaultPrefix
+	}
+	return pkipath.ValidatePrefix(cfg.MountPrefix)
+}
+
+// watch sets the caches' transforms and index and registers the controller's event handlers
+// on the informers of Certificates, CertificateAuthorities and Secrets.
+func (c *Controller) watch(certs, cas, secrets cache.SharedIndexInformer) error {
+	if err := certs.SetTransform(stripManagedFields); err != nil {
+		return fmt.Errorf("set informer transform: %w", err)
+	}
+	if err := secrets.SetTransform(c.secretFacts.transform); err != nil {
+		return fmt.Errorf("set informer transform: %w", err)
+	}
+	if err := certs.AddIndexers(cache.Indexers{indexByCA: certificateCAIndex}); err != nil {
+		return fmt.Errorf("add certificate index: %w", err)
 	}
 	// Resyncs of Certificates are handled: a sync that finds nothing to do writes nothing, and
 	// it re-arms a renewal whose delayed enqueue was lost.
-	if _, err := certInformer.Informer().AddEventHandler(c.queue.EventHandler(nil, controller.HandleResyncs)); err != nil {
-		return nil, fmt.Errorf("watch certificates: %w", err)
+	if _, err := certs.AddEventHandler(c.queue.EventHandler(nil, controller.HandleResyncs)); err != nil {
+		return fmt.Errorf("watch certificates: %w", err)
 	}
-	if _, err := caInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := cas.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueueCertificatesOf,
 		UpdateFunc: c.caUpdated,
 		DeleteFunc: c.enqueueCertificatesOf,
 	}); err != nil {
-		return nil, fmt.Errorf("watch certificate authorities: %w", err)
+		return fmt.Errorf("watch certificate authorities: %w", err)
 	}
-	if _, err := secretInformer.Informer().AddEventHandler(c.queue.MappedEventHandler(secretOwner, controller.IgnoreResyncs)); err != nil {
-		return nil, fmt.Errorf("watch secrets: %w", err)
+	if _, err := secrets.AddEventHandler(c.queue.MappedEventHandler(secretOwner, controller.IgnoreResyncs)); err != nil {
+		return fmt.Errorf("watch secrets: %w", err)
 	}
-	if _, err := secretInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.secretFacts.forget}); err != nil {
-		return nil, fmt.Errorf("watch secrets: %w", err)
+	if _, err := secrets.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.secretFacts.forget}); err != nil {
+		return fmt.Errorf("watch secrets: %w", err)
 	}
-	c.hasSynced = []cache.InformerSynced{
-		certInformer.Informer().HasSynced, caInformer.Informer().HasSynced, secretInformer.Informer().HasSynced,
-	}
-	return c, nil
+	c.hasSynced = []cache.InformerSynced{certs.HasSynced, cas.HasSynced, secrets.HasSynced}
+	return nil
 }
 
 // Run waits for the caches and runs workers workers until ctx is done.
@@ -173,8 +192,9 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	return c.queue.Run(ctx, workers, c.hasSynced...)
 }
 
-// Ready reports whether the controller's caches have synced and its workers run.
-func (c *Controller) Ready() bool { return c.queue.HasSyncedAndRunning() }
+// Ready returns nil once the controller's caches have synced and its workers run, and otherwise
+// an error saying what is not ready.
+func (c *Controller) Ready() error { return c.queue.Ready() }
 
 // certificateCAIndex returns the namespace/name of the CertificateAuthority a Certificate uses.
 func certificateCAIndex(obj any) ([]string, error) {

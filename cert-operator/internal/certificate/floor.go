@@ -16,10 +16,6 @@ import (
 	"github.com/clusterpki/clusterpki/pkg/conditions"
 )
 
-// ReasonReissueDeferred is the Issuing reason (and the event reason) of a re-issue that waits
-// for the floor between issuances.
-const ReasonReissueDeferred = "ReissueDeferred"
-
 // holdReissue records that the re-issue of cert, called for by reason and message, waits until
 // until (the floor between issuances), and looks again then. The certificate in the Secret stays
 // while it still serves; when it does not (expired, missing, damaged), Ready turns False and a

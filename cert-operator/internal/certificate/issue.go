@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -17,23 +16,14 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/policy"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/renewal"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
-	"github.com/clusterpki/clusterpki/pkg/conditions"
 	"github.com/clusterpki/clusterpki/pkg/controller"
+	"github.com/clusterpki/clusterpki/pkg/vault"
 )
-
-// Event reasons of issuance.
-const (
-	EventIssued  = "Issued"
-	EventRenewed = "Renewed"
-)
-
-// firstBackoff is the delay before the first retry of a refused issuance; it doubles with each
-// further failure up to the controller's MaxBackoff.
-const firstBackoff = 5 * time.Second
 
 // issuanceError is a failure to issue that retrying unchanged cannot fix (Vault refused the
 // request, or answered with a CA other than the one the CertificateAuthority publishes).
@@ -45,40 +35,20 @@ func (e *issuanceError) Error() string { return e.msg }
 func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, iss issuer,
 	keySpec pki.KeySpec, in policy.Input, reason, message string) error {
 	log = log.WithField("reason", reason)
-	key := cache.MetaObjectToName(cert)
-	if wait := max(c.backoffRemaining(cert, in.Now), c.gates.remaining(key, cert.Generation, in.Now)); wait > 0 {
+	if wait := c.backoffRemaining(cert, in.Now); wait > 0 {
 		log.WithField("after", wait).Debug("issuance failed recently, waiting before the next attempt")
 		return controller.RequeueAfter(wait)
 	}
-
-	// Announce Issuing=True when a certificate is being replaced or retried, so users see why.
-	// A first issuance skips that write: it takes milliseconds and ends in one status write
-	// that sets Ready and Issuing together, which is a third fewer API writes per certificate.
-	if cert.Status.NotAfter != nil || cert.Status.FailedIssuanceAttempts > 0 {
-		b := newStatus(cert, in.Now).issuing(metav1.ConditionTrue, reason, message)
-		if !usable(in, reason) {
-			b.ready(metav1.ConditionFalse, reason, message)
-		}
-		var err error
-		if cert, err = c.writeStatus(ctx, b); err != nil {
-			return ignoreStale(err)
-		}
+	cert, err := c.announceIssuing(ctx, cert, in, reason, message)
+	if cert == nil || err != nil {
+		return err
 	}
 
 	start := time.Now()
 	log.Info("issuing certificate")
 	material, leaf, err := c.issue(ctx, cert, iss, keySpec)
 	if err != nil {
-		var refused *issuanceError
-		if msg, ok := vaultRefusal(err); ok {
-			refused = &issuanceError{"Vault refused to sign: " + msg}
-		} else if !errors.As(err, &refused) {
-			c.metrics.issuanceDuration.WithLabelValues("error").Observe(time.Since(start).Seconds())
-			c.metrics.syncErrors.WithLabelValues("VaultUnavailable").Inc()
-			return err
-		}
-		c.metrics.issuanceDuration.WithLabelValues("failed").Observe(time.Since(start).Seconds())
-		return c.issuanceFailed(ctx, log, cert, refused.msg)
+		return c.signFailed(ctx, log, cert, start, err)
 	}
 
 	signedAt := renewal.CeilSecond(c.now())
@@ -93,12 +63,12 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		// else's is left untouched (and the new certificate, never stored, is dropped).
 		var done bool
 		if done, err = c.secretExists(ctx, log, cert, iss, material, prov); done {
-			c.metrics.issuanceDuration.WithLabelValues("failed").Observe(time.Since(start).Seconds())
+			c.observeIssuance("failed", start)
 			return err
 		}
 	}
 	if err != nil {
-		c.metrics.issuanceDuration.WithLabelValues("error").Observe(time.Since(start).Seconds())
+		c.observeIssuance("error", start)
 		// Vault signed: record it, so the retry waits for the floor instead of signing again
 		// at once (a Secret the API server refuses would otherwise cost a signature a retry).
 		if _, werr := c.writeStatus(ctx, newStatus(cert, c.now()).issued(signedAt)); werr != nil {
@@ -106,20 +76,58 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		}
 		return err
 	}
-	c.metrics.issuanceDuration.WithLabelValues("issued").Observe(time.Since(start).Seconds())
-	c.gates.open(key)
+	c.observeIssuance("issued", start)
 
 	if old := in.Data.Leaf; old != nil && revokesOnReissue(cert.Spec.RevocationPolicy) &&
 		secret.ProvenanceOf(in.Secret).RootFingerprint == iss.rootFingerprint {
 		c.revokeReplaced(ctx, log, cert, iss, old)
 	}
+	return c.issued(ctx, log, cert, leaf, signedAt, reason, message)
+}
 
+// announceIssuing sets Issuing=True (and Ready=False when the certificate in the Secret no
+// longer serves) when a certificate is being replaced or retried, so users see why, and returns
+// cert as the API server now has it; nil, with no error, when cert changed meanwhile. A first
+// issuance skips that write: it takes milliseconds and ends in one status write that sets Ready
+// and Issuing together, which is a third fewer API writes per certificate.
+func (c *Controller) announceIssuing(ctx context.Context, cert *v1alpha1.Certificate, in policy.Input, reason, message string) (*v1alpha1.Certificate, error) {
+	if cert.Status.NotAfter == nil && cert.Status.FailedIssuanceAttempts == 0 {
+		return cert, nil
+	}
+	b := newStatus(cert, in.Now).issuing(metav1.ConditionTrue, reason, message)
+	if !usable(in, reason) {
+		b.ready(metav1.ConditionFalse, reason, message)
+	}
+	updated, err := c.writeStatus(ctx, b)
+	return updated, ignoreStale(err)
+}
+
+// signFailed handles err, a failure to have cert's certificate signed since start: a refusal
+// (Vault's, or an answer that cannot be used) is recorded and backed off by status; anything
+// else (Vault unavailable) is returned for the queue's rate limiter.
+func (c *Controller) signFailed(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, start time.Time, err error) error {
+	var refused *issuanceError
+	if msg, ok := vault.Refusal(err); ok {
+		refused = &issuanceError{"Vault refused to sign: " + msg}
+	} else if !errors.As(err, &refused) {
+		c.observeIssuance("error", start)
+		c.metrics.syncErrors.WithLabelValues("VaultUnavailable").Inc()
+		return err
+	}
+	c.observeIssuance("failed", start)
+	return c.issuanceFailed(ctx, log, cert, refused.msg)
+}
+
+// issued reports the new leaf in cert's Secret, issued because of reason, in an event, a log
+// line and the status, and schedules its renewal.
+func (c *Controller) issued(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, leaf *x509.Certificate,
+	signedAt time.Time, reason, message string) error {
 	kind := EventIssued
 	if reason == policy.ReasonRenewing || reason == policy.ReasonManuallyTriggered {
 		kind = EventRenewed
 	}
 	c.metrics.issuances.WithLabelValues(strings.ToLower(kind)).Inc()
-	serial := pki.FormatSerial(leaf.SerialNumber)
+	serial := contract.Serial(leaf.SerialNumber)
 	c.recorder.Eventf(cert, corev1.EventTypeNormal, kind, "%s certificate %s, valid until %s (%s)",
 		kind, serial, leaf.NotAfter.UTC().Format(time.RFC3339), message)
 	log.WithFields(logrus.Fields{"serial": serial, "notAfter": leaf.NotAfter}).Info(strings.ToLower(kind) + " certificate")
@@ -134,6 +142,12 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		return ignoreStale(err)
 	}
 	return nil
+}
+
+// observeIssuance records an issuance that began at start and ended in result (issued: the
+// Secret holds the new certificate; failed: refused or dropped; error: to be retried).
+func (c *Controller) observeIssuance(result string, start time.Time) {
+	c.metrics.issuanceDuration.WithLabelValues(result).Observe(time.Since(start).Seconds())
 }
 
 // secretExists handles a create of cert's Secret that found one already there: it decides
@@ -172,7 +186,8 @@ func usable(in policy.Input, reason string) bool {
 	return false
 }
 
-// issuanceFailed records a refused issuance on cert and asks for a retry after the backoff.
+// issuanceFailed records a refused issuance on cert, whose status then decides the backoff
+// (backoffRemaining), and asks for a retry once it has passed.
 func (c *Controller) issuanceFailed(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, msg string) error {
 	log.WithField("attempts", cert.Status.FailedIssuanceAttempts+1).Warn("issuance failed: " + msg)
 	c.recorder.Event(cert, corev1.EventTypeWarning, ReasonIssuanceFailed, msg)
@@ -180,37 +195,18 @@ func (c *Controller) issuanceFailed(ctx context.Context, log logrus.FieldLogger,
 	b := newStatus(cert, c.now()).failed().
 		ready(metav1.ConditionFalse, ReasonIssuanceFailed, msg).
 		issuing(metav1.ConditionFalse, ReasonIssuanceFailed, msg)
-	backoff := failureBackoff(b.status.FailedIssuanceAttempts, c.maxBackoff)
-	// The status records the backoff for restarts; the gate holds it until the cache catches up
-	// with that status, so an event for an older version cannot bring an early retry.
-	c.gates.close(cache.MetaObjectToName(cert), cert.Generation, c.now().Add(backoff))
-	if _, err := c.writeStatus(ctx, b); err != nil {
-		return ignoreStale(err)
+	written, err := c.writeStatus(ctx, b)
+	if errors.Is(err, errStale) {
+		// The status does not record this failure: the queue's rate limiter spaces the retry.
+		return fmt.Errorf("record the failed issuance: %w", err)
 	}
-	return controller.RequeueAfter(backoff)
-}
-
-// backoffRemaining returns how long cert must still wait before issuance is tried again after
-// a refusal; a changed spec may try at once.
-func (c *Controller) backoffRemaining(cert *v1alpha1.Certificate, now time.Time) time.Duration {
-	st := cert.Status
-	if st.FailedIssuanceAttempts == 0 || st.LastFailureTime == nil {
-		return 0
+	if err != nil {
+		return err
 	}
-	ready := conditions.Get(st.Conditions, v1alpha1.ConditionReady)
-	if ready == nil || ready.Reason != ReasonIssuanceFailed || ready.ObservedGeneration != cert.Generation {
-		return 0
+	if err := c.awaitCache(ctx, written); err != nil {
+		return err
 	}
-	return st.LastFailureTime.Add(failureBackoff(st.FailedIssuanceAttempts, c.maxBackoff)).Sub(now)
-}
-
-// failureBackoff is the delay after attempts failed issuances: 5s, 10s, 20s... up to max.
-func failureBackoff(attempts int32, max time.Duration) time.Duration {
-	d := firstBackoff
-	for i := int32(1); i < attempts && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
+	return controller.RequeueAfter(failureBackoff(written.Status.FailedIssuanceAttempts, c.maxBackoff))
 }
 
 // issue makes a key and has Vault sign a CSR for it with iss's role, returning what the Secret
@@ -255,7 +251,7 @@ func (c *Controller) issue(ctx context.Context, cert *v1alpha1.Certificate, iss 
 	if err != nil {
 		return secret.Material{}, nil, &issuanceError{fmt.Sprintf("Vault's answer from %s: %v", signPath, err)}
 	}
-	if fp := pki.Fingerprint(root); fp != iss.rootFingerprint {
+	if fp := contract.Fingerprint(root); fp != iss.rootFingerprint {
 		return secret.Material{}, nil, &issuanceError{fmt.Sprintf(
 			"Vault signed with a chain whose root (SHA-256 %s) is not the root CertificateAuthority %q publishes (SHA-256 %s)",
 			fp, iss.ca.Name, iss.rootFingerprint)}
@@ -268,9 +264,9 @@ func (c *Controller) issue(ctx context.Context, cert *v1alpha1.Certificate, iss 
 		return secret.Material{}, nil, err
 	}
 	return secret.Material{
-		Certificate: pki.EncodeCertificates(append([]*x509.Certificate{leaf}, intermediates...)...),
+		Certificate: contract.EncodeCertificates(append([]*x509.Certificate{leaf}, intermediates...)...),
 		PrivateKey:  keyPEM,
-		CA:          pki.EncodeCertificates(root),
+		CA:          contract.EncodeCertificates(root),
 	}, leaf, nil
 }
 
@@ -281,7 +277,7 @@ func parseSignResponse(data map[string]any) (leaf *x509.Certificate, intermediat
 	if leafPEM == "" {
 		return nil, nil, nil, errors.New("no certificate in the response")
 	}
-	certs, err := pki.ParseCertificates([]byte(leafPEM))
+	certs, err := contract.ParseCertificates([]byte(leafPEM))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("certificate: %w", err)
 	}
@@ -307,7 +303,7 @@ func parseSignResponse(data map[string]any) (leaf *x509.Certificate, intermediat
 	if len(chainPEM) == 0 {
 		return nil, nil, nil, errors.New("no CA chain in the response")
 	}
-	chain, err := pki.ParseCertificates(chainPEM)
+	chain, err := contract.ParseCertificates(chainPEM)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("ca_chain: %w", err)
 	}
@@ -338,52 +334,11 @@ func (c *Controller) writeSecret(ctx context.Context, cert *v1alpha1.Certificate
 	}
 	s.Data[corev1.TLSCertKey] = material.Certificate
 	s.Data[corev1.TLSPrivateKeyKey] = material.PrivateKey
-	s.Data[secret.CAKey] = material.CA
+	s.Data[contract.TrustKey] = material.CA
 	secret.ApplyMetadata(s, cert, iss.ca.Spec.ClusterID, prov)
 	c.metrics.apiWrites.WithLabelValues("secrets", "update").Inc()
 	if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("update secret %s/%s: %w", s.Namespace, s.Name, err)
 	}
 	return nil
-}
-
-// retryGates remembers, per Certificate, until when a refused issuance must not be retried.
-type retryGates struct {
-	mu    sync.Mutex
-	gates map[cache.ObjectName]retryGate
-}
-
-// retryGate holds issuance of one generation of a Certificate until a time.
-type retryGate struct {
-	generation int64
-	until      time.Time
-}
-
-// close holds issuance of key's generation until until.
-func (g *retryGates) close(key cache.ObjectName, generation int64, until time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.gates == nil {
-		g.gates = map[cache.ObjectName]retryGate{}
-	}
-	g.gates[key] = retryGate{generation: generation, until: until}
-}
-
-// open forgets key's gate.
-func (g *retryGates) open(key cache.ObjectName) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.gates, key)
-}
-
-// remaining returns how long issuance of key's generation is still held at now; a new
-// generation (a changed spec) is not held.
-func (g *retryGates) remaining(key cache.ObjectName, generation int64, now time.Time) time.Duration {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	gate, ok := g.gates[key]
-	if !ok || gate.generation != generation {
-		return 0
-	}
-	return gate.until.Sub(now)
 }

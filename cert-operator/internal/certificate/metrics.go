@@ -1,18 +1,16 @@
 package certificate
 
 import (
-	"context"
+	"errors"
 	"sync/atomic"
 
-	vaultapi "github.com/hashicorp/vault/api"
-
 	"github.com/prometheus/client_golang/prometheus"
-
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	listers "github.com/clusterpki/clusterpki/apis/generated/listers/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/pkg/conditions"
+	"github.com/clusterpki/clusterpki/pkg/controller"
 	"github.com/clusterpki/clusterpki/pkg/metrics"
 )
 
@@ -28,10 +26,11 @@ type Metrics struct {
 	issuances        *prometheus.CounterVec
 	apiWrites        *prometheus.CounterVec
 	revocations      *prometheus.CounterVec
-	vaultRequests    *prometheus.CounterVec
 	reissuesDeferred prometheus.Counter
 	// abandoned counts revocations left undone at deletion, by reason (timeout, skipped).
 	abandoned *prometheus.CounterVec
+	// queue are the controller loop's metrics (pkg/controller), in the same registry.
+	queue *controller.Metrics
 }
 
 // NewMetrics returns the metrics, registered in reg (metrics.Registry when nil).
@@ -62,10 +61,6 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "revocations_total",
 			Help: "Certificates revoked in Vault, by trigger (reissue, delete) and result.",
 		}, []string{"trigger", "result"}),
-		vaultRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "vault_requests_total",
-			Help: "Requests the cert-operator sent to Vault, by operation (sign, revoke) and result (success, error).",
-		}, []string{"operation", "result"}),
 		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "revocations_abandoned_total",
 			Help: "Certificates left unrevoked when their Certificate was deleted, by reason (timeout: Vault did not answer within --finalizer-timeout; skipped: the clusterpki.dev/skip-revocation annotation).",
@@ -76,39 +71,23 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Help: "Re-issues held back by the floor of one issuance per Certificate a minute (a spec or role that asks for more).",
 	})
 	var err error
-	if m.certificates, err = metrics.RegisterIn(reg, m.certificates); err != nil {
+	if m.queue, err = controller.NewMetrics(reg); err != nil {
 		return nil, err
 	}
-	if m.issuanceDuration, err = metrics.RegisterIn(reg, m.issuanceDuration); err != nil {
-		return nil, err
-	}
-	if m.syncErrors, err = metrics.RegisterIn(reg, m.syncErrors); err != nil {
-		return nil, err
-	}
-	if m.issuances, err = metrics.RegisterIn(reg, m.issuances); err != nil {
-		return nil, err
-	}
-	if m.apiWrites, err = metrics.RegisterIn(reg, m.apiWrites); err != nil {
-		return nil, err
-	}
-	if m.revocations, err = metrics.RegisterIn(reg, m.revocations); err != nil {
-		return nil, err
-	}
-	if m.vaultRequests, err = metrics.RegisterIn(reg, m.vaultRequests); err != nil {
-		return nil, err
-	}
-	if m.reissuesDeferred, err = metrics.RegisterIn(reg, m.reissuesDeferred); err != nil {
-		return nil, err
-	}
-	if m.abandoned, err = metrics.RegisterIn(reg, m.abandoned); err != nil {
+	if err := errors.Join(
+		metrics.RegisterInto(reg, &m.certificates),
+		metrics.RegisterInto(reg, &m.issuanceDuration),
+		metrics.RegisterInto(reg, &m.syncErrors),
+		metrics.RegisterInto(reg, &m.issuances),
+		metrics.RegisterInto(reg, &m.apiWrites),
+		metrics.RegisterInto(reg, &m.revocations),
+		metrics.RegisterInto(reg, &m.reissuesDeferred),
+		metrics.RegisterInto(reg, &m.abandoned),
+	); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
-
-// forget is called when a Certificate is gone; its series go with it from the cache, so
-// there is nothing to drop.
-func (m *Metrics) forget(namespace, name string) {}
 
 // statusCollector reports, for each cached Certificate, when its certificate expires, when it
 // is due for renewal and whether it is Ready, read from the informer's cache at scrape time
@@ -167,30 +146,4 @@ func (s *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(s.renewalTime, prometheus.GaugeValue, float64(t.Unix()), c.Namespace, c.Name)
 		}
 	}
-}
-
-// countingVault counts every request sent through the Vault it wraps, whichever client the
-// command line chose (the zero-churn benchmark reads the count).
-type countingVault struct {
-	Vault
-	requests *prometheus.CounterVec
-}
-
-// countVault returns v counting its requests in m; v itself when m is nil.
-func countVault(v Vault, m *Metrics) Vault {
-	if m == nil || m.vaultRequests == nil || v == nil {
-		return v
-	}
-	return countingVault{Vault: v, requests: m.vaultRequests}
-}
-
-// Write sends the request and counts it by op and result.
-func (v countingVault) Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error) {
-	s, err := v.Vault.Write(ctx, op, path, data)
-	result := "success"
-	if err != nil {
-		result = "error"
-	}
-	v.requests.WithLabelValues(op, result).Inc()
-	return s, err
 }

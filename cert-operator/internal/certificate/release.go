@@ -13,15 +13,11 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
-	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/policy"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
 	"github.com/clusterpki/clusterpki/pkg/kube"
 )
-
-// EventRevocationAbandoned is the Warning of a deletion that went ahead without the revocation
-// its policy asked for, because Vault did not answer within the finalizer timeout.
-const EventRevocationAbandoned = "RevocationAbandoned"
 
 // Reasons a revocation at deletion is left undone, as the abandoned counter labels them.
 const (
@@ -79,9 +75,8 @@ func (c *Controller) releaseUnrevoked(ctx context.Context, log logrus.FieldLogge
 	if err != nil {
 		return err
 	}
-	c.metrics.forget(cert.Namespace, cert.Name)
 	if leaf != nil {
-		serial := pki.FormatSerial(leaf.SerialNumber)
+		serial := contract.Serial(leaf.SerialNumber)
 		log.WithFields(logrus.Fields{"serial": serial, "reason": reason}).Warn("released the finalizer without revoking the certificate")
 		c.recorder.Eventf(cert, corev1.EventTypeWarning, eventReason,
 			"Certificate %s (valid until %s) was not revoked: %s; the Certificate is deleted anyway. Revoke it by hand if it must not be trusted.",

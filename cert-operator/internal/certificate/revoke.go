@@ -7,19 +7,12 @@ import (
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
-	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/pkg/kube"
 	"github.com/clusterpki/clusterpki/pkg/pkipath"
-)
-
-// Event reasons of revocation.
-const (
-	EventRevoked           = "Revoked"
-	EventRevocationFailed  = "RevocationFailed"
-	EventRevocationSkipped = "RevocationSkipped"
+	"github.com/clusterpki/clusterpki/pkg/vault"
 )
 
 // revoke revokes leaf in Vault on the issuing mount of mounts: by serial when Vault stores
@@ -27,9 +20,9 @@ const (
 // our prefix, never read from the CA's status.
 func (c *Controller) revoke(ctx context.Context, mounts pkipath.Mounts, role v1alpha1.ProvisionedRole, leaf *x509.Certificate) error {
 	path := mounts.RevokePath()
-	data := map[string]any{"certificate": string(pki.EncodeCertificates(leaf))}
+	data := map[string]any{"certificate": string(contract.EncodeCertificates(leaf))}
 	if role.StoresCertificates {
-		data = map[string]any{"serial_number": pki.FormatSerial(leaf.SerialNumber)}
+		data = map[string]any{"serial_number": contract.Serial(leaf.SerialNumber)}
 	}
 	_, err := c.vault.Write(ctx, "revoke", path, data)
 	return err
@@ -38,7 +31,7 @@ func (c *Controller) revoke(ctx context.Context, mounts pkipath.Mounts, role v1a
 // revokeReplaced revokes old, the certificate a re-issue just replaced; a failure is reported
 // as a Warning event and not retried, since the Secret no longer holds old.
 func (c *Controller) revokeReplaced(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, iss issuer, old *x509.Certificate) {
-	serial := pki.FormatSerial(old.SerialNumber)
+	serial := contract.Serial(old.SerialNumber)
 	if !c.now().Before(old.NotAfter) {
 		return
 	}
@@ -55,9 +48,7 @@ func (c *Controller) revokeReplaced(ctx context.Context, log logrus.FieldLogger,
 // finalize revokes the certificate of a Certificate being deleted, when its policy asks for it,
 // then lets the deletion proceed; a Vault outage keeps the finalizer and retries.
 func (c *Controller) finalize(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate) error {
-	c.gates.open(cache.MetaObjectToName(cert))
 	if !kube.HasFinalizer(cert, Finalizer) {
-		c.metrics.forget(cert.Namespace, cert.Name)
 		return nil
 	}
 	if revokesOnDelete(cert.Spec.RevocationPolicy) {
@@ -69,11 +60,7 @@ func (c *Controller) finalize(ctx context.Context, log logrus.FieldLogger, cert 
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	c.metrics.forget(cert.Namespace, cert.Name)
-	return nil
+	return err
 }
 
 // revokeOnDelete revokes the unexpired certificate in cert's Secret, if there is one. A refusal
@@ -83,7 +70,7 @@ func (c *Controller) revokeOnDelete(ctx context.Context, log logrus.FieldLogger,
 	if err != nil || leaf == nil {
 		return err
 	}
-	serial := pki.FormatSerial(leaf.SerialNumber)
+	serial := contract.Serial(leaf.SerialNumber)
 	ca, err := c.cas.CertificateAuthorities(cert.Namespace).Get(cert.Spec.CARef.Name)
 	if apierrors.IsNotFound(err) {
 		c.recorder.Eventf(cert, corev1.EventTypeWarning, EventRevocationSkipped,
@@ -105,7 +92,7 @@ func (c *Controller) revokeOnDelete(ctx context.Context, log logrus.FieldLogger,
 		return nil
 	}
 	if err := c.revoke(ctx, mounts, role, leaf); err != nil {
-		if msg, refused := vaultRefusal(err); refused {
+		if msg, refused := vault.Refusal(err); refused {
 			c.metrics.revocations.WithLabelValues("delete", "refused").Inc()
 			c.recorder.Eventf(cert, corev1.EventTypeWarning, EventRevocationFailed, "Vault refused to revoke certificate %s: %s", serial, msg)
 			return nil

@@ -11,19 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
-	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/pkg/conditions"
-)
-
-// Reasons of the Ready and Issuing conditions, besides the policy package's.
-const (
-	ReasonIssued         = "Issued"
-	ReasonUpToDate       = "UpToDate"
-	ReasonCANotFound     = "CANotFound"
-	ReasonCANotReady     = "CANotReady"
-	ReasonRoleNotFound   = "RoleNotFound"
-	ReasonInvalidSpec    = "InvalidSpec"
-	ReasonIssuanceFailed = "IssuanceFailed"
 )
 
 // errStale says a write lost a race with another change of the object; the event of that
@@ -67,7 +56,7 @@ func (b *statusBuilder) current(leaf *x509.Certificate, renewal time.Time) *stat
 	// The API keeps seconds, so a finer time would differ from the stored one on every sync.
 	renewalTime := metav1.NewTime(renewal.Truncate(time.Second))
 	b.status.NotBefore, b.status.NotAfter, b.status.RenewalTime = &notBefore, &notAfter, &renewalTime
-	b.status.SerialNumber = pki.FormatSerial(leaf.SerialNumber)
+	b.status.SerialNumber = contract.Serial(leaf.SerialNumber)
 	b.status.FailedIssuanceAttempts = 0
 	b.status.LastFailureTime = nil
 	return b

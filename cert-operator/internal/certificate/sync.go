@@ -42,8 +42,6 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 
 	cached, err := c.certificates.Certificates(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
-		c.metrics.forget(key.Namespace, key.Name)
-		c.gates.open(key)
 		return nil
 	}
 	if err != nil {
@@ -70,31 +68,10 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		return c.block(ctx, cert, *why)
 	}
 
-	s, err := c.secrets.Secrets(cert.Namespace).Get(cert.Spec.SecretName)
-	if apierrors.IsNotFound(err) {
-		s = nil
-	} else if err != nil {
+	in, reason, message, triggered, err := c.decide(ctx, cert, iss, keySpec)
+	if err != nil {
 		return err
 	}
-	now := c.now()
-	in, known := c.cachedInput(cert, s, keySpec, iss.rootFingerprint, now)
-	var (
-		reason, message string
-		triggered       bool
-	)
-	if known {
-		reason, message, triggered = policy.Default.Evaluate(in)
-	}
-	if !known || (triggered && reason != policy.ReasonSecretConflict && readLiveFirst(cert, s)) {
-		// The cache may lag behind our own last write, and it keeps only digests of the data,
-		// which no write may start from: decide again on the Secret as the API server has it
-		// before signing anything.
-		if in, err = c.liveInput(ctx, cert, iss.rootFingerprint, now); err != nil {
-			return err
-		}
-		reason, message, triggered = policy.Default.Evaluate(in)
-	}
-
 	switch {
 	case !triggered:
 		return c.keepCurrent(ctx, log, cert, iss, in)
@@ -109,6 +86,34 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 		}
 		return c.reissue(ctx, log, cert, iss, keySpec, in, reason, message)
 	}
+}
+
+// decide runs the decision chain for cert on its Secret: on the cached Secret when that settles
+// it, else on the Secret as the API server has it. It returns the input decided on, and whether
+// (and why) a new certificate is needed.
+func (c *Controller) decide(ctx context.Context, cert *v1alpha1.Certificate, iss issuer, keySpec pki.KeySpec) (
+	in policy.Input, reason, message string, triggered bool, err error) {
+	s, err := c.secrets.Secrets(cert.Namespace).Get(cert.Spec.SecretName)
+	if apierrors.IsNotFound(err) {
+		s = nil
+	} else if err != nil {
+		return in, "", "", false, err
+	}
+	now := c.now()
+	in, known := c.cachedInput(cert, s, keySpec, iss.rootFingerprint, now)
+	if known {
+		reason, message, triggered = policy.Default.Evaluate(in)
+	}
+	if !known || (triggered && reason != policy.ReasonSecretConflict && readLiveFirst(cert, s)) {
+		// The cache may lag behind our own last write, and it keeps only digests of the data,
+		// which no write may start from: decide again on the Secret as the API server has it
+		// before signing anything.
+		if in, err = c.liveInput(ctx, cert, iss.rootFingerprint, now); err != nil {
+			return in, "", "", false, err
+		}
+		reason, message, triggered = policy.Default.Evaluate(in)
+	}
+	return in, reason, message, triggered, nil
 }
 
 // readLiveFirst reports whether a sync that wants to issue must read the live Secret before

@@ -23,8 +23,8 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/fake"
-	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/testpki"
 	"github.com/clusterpki/clusterpki/pkg/controller"
 )
@@ -67,7 +67,7 @@ func (v *fakeVault) Write(_ context.Context, op, path string, data map[string]an
 	if err != nil {
 		return nil, err
 	}
-	pemOf := func(c *x509.Certificate) string { return string(pki.EncodeCertificates(c)) }
+	pemOf := func(c *x509.Certificate) string { return string(contract.EncodeCertificates(c)) }
 	leaf := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 	return &vaultapi.Secret{Data: map[string]any{
 		"certificate": leaf, "ca_chain": []any{pemOf(v.issuing.Cert), pemOf(v.root.Cert)},
@@ -100,7 +100,7 @@ func newFixture(t *testing.T, vault *fakeVault, objs ...runtime.Object) *fixture
 	inf := NewInformers(f.kube, f.client, "", 0)
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	f.c, err = NewController(Config{KubeClient: f.kube, Client: f.client, Vault: vault, Informers: inf, Recorder: f.recorder, Metrics: m, Log: log})
+	f.c, err = NewController(Config{Kube: f.kube, Client: f.client, Vault: vault, Informers: inf, Recorder: f.recorder, Metrics: m, Log: log})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); inf.Shutdown() })
@@ -119,7 +119,7 @@ func readyCA(v *fakeVault) *v1alpha1.CertificateAuthority {
 			IssuingMount: "clusterpki/team-a/c1/issuing",
 			Roles: []v1alpha1.ProvisionedRole{{Name: "server",
 				SignPath: "clusterpki/team-a/c1/issuing/sign/server", RevokePath: "clusterpki/team-a/c1/issuing/revoke"}},
-			Root: &v1alpha1.CACertificateStatus{FingerprintSHA256: pki.Fingerprint(v.root.Cert)},
+			Root: &v1alpha1.CACertificateStatus{FingerprintSHA256: contract.Fingerprint(v.root.Cert)},
 		},
 	}
 }
@@ -177,11 +177,11 @@ func TestSyncIssuesIntoANewSecret(t *testing.T) {
 	s, err := f.kube.CoreV1().Secrets("team-a").Get(context.Background(), "web-tls", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, corev1.SecretTypeTLS, s.Type)
-	certs, err := pki.ParseCertificates(s.Data["tls.crt"])
+	certs, err := contract.ParseCertificates(s.Data["tls.crt"])
 	require.NoError(t, err)
 	require.Len(t, certs, 2)
 	assert.Equal(t, v.issuing.Cert.Raw, certs[1].Raw)
-	assert.Equal(t, pki.EncodeCertificates(v.root.Cert), s.Data["ca.crt"])
+	assert.Equal(t, contract.EncodeCertificates(v.root.Cert), s.Data["ca.crt"])
 
 	ready := f.readyCondition(t)
 	assert.Equal(t, metav1.ConditionTrue, ready.Status)
@@ -364,6 +364,34 @@ func TestSecretCacheKeepsNoKey(t *testing.T) {
 	assert.Equal(t, 1, restarted.c.secretFacts.size())
 }
 
+// The status carries the backoff: a restarted controller, with nothing in memory, waits out
+// the rest of it, then tries again and doubles the next.
+func TestRestartKeepsTheBackoff(t *testing.T) {
+	v := newFakeVault(t)
+	v.refuse = &vaultapi.ResponseError{StatusCode: 400, Errors: []string{"common name evil.org not allowed by this role"}}
+	f := newFixture(t, v, readyCA(v), certificate())
+	var requeue *controller.RequeueAfterError
+	require.ErrorAs(t, f.sync(t), &requeue)
+	cert, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, int32(1), cert.Status.FailedIssuanceAttempts)
+	failedAt := cert.Status.LastFailureTime.Time
+
+	restarted := newFixture(t, v, readyCA(v), cert)
+	restarted.c.now = func() time.Time { return failedAt.Add(2 * time.Second) }
+	require.ErrorAs(t, restarted.sync(t), &requeue)
+	assert.Equal(t, firstBackoff-2*time.Second, requeue.After, "the rest of the first backoff")
+	assert.Len(t, v.calls, 1, "no retry before the backoff has passed")
+
+	restarted.c.now = func() time.Time { return failedAt.Add(firstBackoff) }
+	require.ErrorAs(t, restarted.sync(t), &requeue)
+	assert.Equal(t, 2*firstBackoff, requeue.After, "the second failure doubles the backoff")
+	assert.Len(t, v.calls, 2)
+	cert, err = restarted.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(2), cert.Status.FailedIssuanceAttempts)
+}
+
 func TestSyncRecordsARefusal(t *testing.T) {
 	v := newFakeVault(t)
 	v.refuse = &vaultapi.ResponseError{StatusCode: 400, Errors: []string{"common name evil.org not allowed by this role"}}
@@ -379,8 +407,8 @@ func TestSyncRecordsARefusal(t *testing.T) {
 	assert.Equal(t, "Vault refused to sign: common name evil.org not allowed by this role", ready.Message)
 	assert.Equal(t, []string{"Warning IssuanceFailed Vault refused to sign: common name evil.org not allowed by this role"}, f.events())
 
-	// Another event for the Certificate, even one from a cache that has not seen the failure
-	// yet, does not bring an early retry.
+	// Another event for the Certificate right after does not bring an early retry: the sync
+	// that recorded the failure ended only once the cache showed it.
 	require.ErrorAs(t, f.sync(t), &requeue)
 	assert.Len(t, v.calls, 1, "no retry before the backoff has passed")
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"math/big"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/testpki"
 )
 
@@ -105,12 +105,12 @@ func TestParsePrivateKeyRejectsGarbage(t *testing.T) {
 	assert.EqualError(t, err, "no PEM block in private key data")
 }
 
-func TestCertificatesAndChain(t *testing.T) {
+func TestVerifyChain(t *testing.T) {
 	root := testpki.Root(t, "root")
 	issuing := testpki.Intermediate(t, root, "issuing")
 	leaf := testpki.Leaf(t, issuing, "web.example.com", nil, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
 
-	certs, err := ParseCertificates(EncodeCertificates(leaf.Cert, issuing.Cert))
+	certs, err := contract.ParseCertificates(contract.EncodeCertificates(leaf.Cert, issuing.Cert))
 	require.NoError(t, err)
 	require.Len(t, certs, 2)
 	assert.NoError(t, VerifyChain(certs[0], certs[1:], root.Cert))
@@ -119,13 +119,4 @@ func TestCertificatesAndChain(t *testing.T) {
 
 	expired := testpki.Leaf(t, issuing, "old.example.com", nil, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
 	assert.NoError(t, VerifyChain(expired.Cert, []*x509.Certificate{issuing.Cert}, root.Cert), "expiry is not a chain failure")
-
-	_, err = ParseCertificates([]byte("nothing"))
-	assert.EqualError(t, err, "no certificate in PEM data")
-	assert.Len(t, Fingerprint(root.Cert), 64)
-}
-
-func TestFormatSerial(t *testing.T) {
-	assert.Equal(t, "01:00:ff", FormatSerial(big.NewInt(0x0100ff)))
-	assert.Equal(t, "00", FormatSerial(big.NewInt(0)))
 }

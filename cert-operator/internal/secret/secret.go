@@ -18,9 +18,6 @@ import (
 	"github.com/clusterpki/clusterpki/apis/contract"
 )
 
-// ManagedByValue is the LabelManagedBy value of the Secrets the cert-operator writes.
-const ManagedByValue = contract.ManagedByValue
-
 // Annotations the cert-operator writes on a Secret to remember how its certificate came about.
 const (
 	// AnnotationSpecHash is SpecHash of the Certificate spec the certificate was issued for.
@@ -31,11 +28,11 @@ const (
 	AnnotationRenewRequest = "clusterpki.dev/renew-request"
 )
 
-// Keys of the Secret's data besides corev1.TLSCertKey and corev1.TLSPrivateKeyKey.
-const (
-	// CAKey holds the root CA certificate.
-	CAKey = "ca.crt"
-)
+// CAKey is contract.TrustKey, the key of the root in the Secret's data.
+//
+// Deprecated: use contract.TrustKey; kept only while internal/policy and secretcache.go still
+// name it (issue 14).
+const CAKey = contract.TrustKey
 
 // issuanceSpec is the part of a Certificate spec that a certificate depends on; SANs are
 // sorted and the key normalised so that equivalent specs hash alike.
@@ -79,7 +76,7 @@ func SpecHash(spec v1alpha1.CertificateSpec, keySpec string) string {
 // Owner returns the name of the Certificate that the Secret belongs to, and whether it is a
 // Secret the cert-operator manages at all.
 func Owner(s *corev1.Secret) (string, bool) {
-	if s.Labels[v1alpha1.LabelManagedBy] != ManagedByValue {
+	if s.Labels[v1alpha1.LabelManagedBy] != contract.ManagedByValue {
 		return "", false
 	}
 	name, ok := s.Labels[v1alpha1.LabelCertificate]
@@ -130,7 +127,7 @@ func Build(cert *v1alpha1.Certificate, clusterID string, material Material, p Pr
 		Data: map[string][]byte{
 			corev1.TLSCertKey:       material.Certificate,
 			corev1.TLSPrivateKeyKey: material.PrivateKey,
-			CAKey:                   material.CA,
+			contract.TrustKey:       material.CA,
 		},
 	}
 	ApplyMetadata(s, cert, clusterID, p)
@@ -147,7 +144,7 @@ func ApplyMetadata(s *corev1.Secret, cert *v1alpha1.Certificate, clusterID strin
 		maps.Copy(labels, t.Labels)
 		maps.Copy(annotations, t.Annotations)
 	}
-	labels[v1alpha1.LabelManagedBy] = ManagedByValue
+	labels[v1alpha1.LabelManagedBy] = contract.ManagedByValue
 	labels[v1alpha1.LabelCertificate] = cert.Name
 	labels[v1alpha1.LabelClusterID] = clusterID
 	annotations[AnnotationSpecHash] = p.SpecHash
