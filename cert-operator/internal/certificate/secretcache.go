@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/pki"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/policy"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
@@ -75,7 +76,7 @@ type leafFacts struct {
 var cachedValue = []byte("(not kept in the cache)")
 
 // dataKeys are the data keys the decisions look at.
-var dataKeys = [...]string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey, secret.CAKey}
+var dataKeys = [...]string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey, contract.TrustKey}
 
 func newSecretFacts() *secretFacts {
 	return &secretFacts{facts: map[types.UID]*dataFacts{}, cas: map[[sha256.Size]byte]*x509.Certificate{}}

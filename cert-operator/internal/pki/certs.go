@@ -3,31 +3,7 @@ package pki
 import (
 	"crypto/x509"
 	"time"
-
-	"github.com/clusterpki/clusterpki/apis/contract"
 )
-
-// ParseCertificates is contract.ParseCertificates.
-//
-// Deprecated: use contract.ParseCertificates; kept only while internal/policy still calls it
-// (issue 14).
-func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
-	return contract.ParseCertificates(data)
-}
-
-// EncodeCertificates is contract.EncodeCertificates.
-//
-// Deprecated: use contract.EncodeCertificates; kept only while internal/policy's tests still
-// call it (issue 14).
-func EncodeCertificates(certs ...*x509.Certificate) []byte {
-	return contract.EncodeCertificates(certs...)
-}
-
-// Fingerprint is contract.Fingerprint.
-//
-// Deprecated: use contract.Fingerprint; kept only while internal/policy still calls it
-// (issue 14).
-func Fingerprint(cert *x509.Certificate) string { return contract.Fingerprint(cert) }
 
 // VerifyChain checks that leaf chains up to root through intermediates, at a time inside every
 // certificate's validity so that an expired (or not yet valid) certificate is not mistaken for a

@@ -28,12 +28,6 @@ const (
 	AnnotationRenewRequest = "clusterpki.dev/renew-request"
 )
 
-// CAKey is contract.TrustKey, the key of the root in the Secret's data.
-//
-// Deprecated: use contract.TrustKey; kept only while internal/policy and secretcache.go still
-// name it (issue 14).
-const CAKey = contract.TrustKey
-
 // issuanceSpec is the part of a Certificate spec that a certificate depends on; SANs are
 // sorted and the key normalised so that equivalent specs hash alike.
 type issuanceSpec struct {
