@@ -212,6 +212,11 @@ type memoryBreakdown struct {
 	HeapInuseMiB float64 `json:"heapInuseMiB"`
 	HeapGoalMiB  float64 `json:"heapGoalMiB"`
 	StackMiB     float64 `json:"stackMiB"`
+	// FreeMiB is heap memory the collector freed and the runtime has not yet returned to the
+	// kernel; RuntimeMiB the runtime's own structures (span and cache metadata, GC metadata,
+	// profiling buckets, other).
+	FreeMiB    float64 `json:"freeMiB"`
+	RuntimeMiB float64 `json:"runtimeMiB"`
 }
 
 // breakdownOf reads pid's RssAnon and RssFile and, from its metrics snapshot s, the Go heap in
@@ -232,5 +237,9 @@ func breakdownOf(pid int, s snapshot) (*memoryBreakdown, error) {
 		HeapInuseMiB: s.sum("go_memstats_heap_inuse_bytes", nil) / mib,
 		HeapGoalMiB:  s.sum("go_memstats_next_gc_bytes", nil) / mib,
 		StackMiB:     s.sum("go_memstats_stack_inuse_bytes", nil) / mib,
+		FreeMiB:      (s.sum("go_memstats_heap_idle_bytes", nil) - s.sum("go_memstats_heap_released_bytes", nil)) / mib,
+		RuntimeMiB: (s.sum("go_memstats_mspan_inuse_bytes", nil) + s.sum("go_memstats_mcache_inuse_bytes", nil) +
+			s.sum("go_memstats_gc_sys_bytes", nil) + s.sum("go_memstats_buck_hash_sys_bytes", nil) +
+			s.sum("go_memstats_other_sys_bytes", nil)) / mib,
 	}, nil
 }

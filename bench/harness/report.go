@@ -351,8 +351,8 @@ func (r *Results) markdown() string {
 	p("| ca-operator | %.1f MiB | %.1f MiB | |", m.CAOperatorMiB, m.CAOperatorWithSecretsMiB)
 	p("")
 	if b := m.CertOperatorBreakdown; b != nil {
-		p("The cert-operator's resident set with %d Ready Certificates: %.1f MiB anonymous (Go heap in use %.1f MiB, next collection at %.1f MiB; goroutine stacks %.1f MiB) and %.1f MiB of its executable's pages mapped from the file.",
-			c.MemoryCerts, b.AnonMiB, b.HeapInuseMiB, b.HeapGoalMiB, b.StackMiB, b.FileMiB)
+		p("The cert-operator's resident set with %d Ready Certificates: %.1f MiB anonymous (Go heap in use %.1f MiB, next collection at %.1f MiB; goroutine stacks %.1f MiB; freed heap not yet returned %.1f MiB; runtime structures %.1f MiB) and %.1f MiB of its executable's pages mapped from the file.",
+			c.MemoryCerts, b.AnonMiB, b.HeapInuseMiB, b.HeapGoalMiB, b.StackMiB, b.FreeMiB, b.RuntimeMiB, b.FileMiB)
 		p("")
 	}
 	p("## Zero churn")
