@@ -89,24 +89,9 @@ type Controller struct {
 // NewController returns a controller reading from cfg.Informers, whose handlers it registers;
 // start the informers after this call.
 func NewController(cfg Config) (*Controller, error) {
-	if cfg.Kube == nil || cfg.Client == nil || cfg.Vault == nil || cfg.Recorder == nil || cfg.Metrics == nil ||
-		cfg.Informers.Kube == nil || cfg.Informers.ClusterPKI == nil {
-		return nil, errors.New("certificateauthority controller: Kube, Client, Vault, Recorder, Informers and Metrics are required")
-	}
-	if cfg.VaultPublicAddr == "" {
-		return nil, errors.New("certificateauthority controller: VaultPublicAddr is required")
-	}
-	if cfg.Log == nil {
-		cfg.Log = logrus.StandardLogger()
-	}
-	if cfg.MountPrefix == "" {
-		cfg.MountPrefix = pkipath.DefaultPrefix
-	}
-	if err := pkipath.ValidatePrefix(cfg.MountPrefix); err != nil {
+	cfg, err := cfg.complete()
+	if err != nil {
 		return nil, err
-	}
-	if cfg.FinalizerTimeout <= 0 {
-		cfg.FinalizerTimeout = kube.DefaultFinalizerTimeout
 	}
 	caInformer := cfg.Informers.ClusterPKI.Clusterpki().V1alpha1().CertificateAuthorities()
 	cmInformer := cfg.Informers.Kube.Core().V1().ConfigMaps()
@@ -119,6 +104,7 @@ func NewController(cfg Config) (*Controller, error) {
 		metrics:          cfg.Metrics,
 		caLister:         caInformer.Lister(),
 		cmLister:         cmInformer.Lister(),
+		hasSynced:        []cache.InformerSynced{caInformer.Informer().HasSynced, cmInformer.Informer().HasSynced},
 		now:              time.Now,
 		mountPrefix:      cfg.MountPrefix,
 		vaultPublicAddr:  cfg.VaultPublicAddr,
@@ -126,7 +112,36 @@ func NewController(cfg Config) (*Controller, error) {
 	}
 	c.metrics.cas.use(c.caLister)
 	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log))
+	if err := c.watch(caInformer.Informer(), cmInformer.Informer()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
+// complete checks that cfg has every dependency and fills in the defaults of its settings.
+func (cfg Config) complete() (Config, error) {
+	if cfg.Kube == nil || cfg.Client == nil || cfg.Vault == nil || cfg.Recorder == nil || cfg.Metrics == nil ||
+		cfg.Informers.Kube == nil || cfg.Informers.ClusterPKI == nil {
+		return cfg, errors.New("certificateauthority controller: Kube, Client, Vault, Recorder, Informers and Metrics are required")
+	}
+	if cfg.VaultPublicAddr == "" {
+		return cfg, errors.New("certificateauthority controller: VaultPublicAddr is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = logrus.StandardLogger()
+	}
+	if cfg.MountPrefix == "" {
+		cfg.MountPrefix = pkipath.DefaultPrefix
+	}
+	if cfg.FinalizerTimeout <= 0 {
+		cfg.FinalizerTimeout = kube.DefaultFinalizerTimeout
+	}
+	return cfg, pkipath.ValidatePrefix(cfg.MountPrefix)
+}
+
+// watch queues the CertificateAuthorities whose changes, or whose ConfigMaps' changes, need a
+// sync.
+func (c *Controller) watch(cas, configMaps cache.SharedIndexInformer) error {
 	// Resyncs matter here: they are how drift made in Vault behind our back gets repaired.
 	// Updates that only echo our own status or finalizer writes are dropped: they would make
 	// every CA converge twice for nothing.
@@ -139,18 +154,17 @@ func NewController(cfg Config) (*Controller, error) {
 		}
 		c.queue.Enqueue(newObj)
 	}
-	if _, err := caInformer.Informer().AddEventHandler(handler); err != nil {
-		return nil, fmt.Errorf("watch CertificateAuthorities: %w", err)
+	if _, err := cas.AddEventHandler(handler); err != nil {
+		return fmt.Errorf("watch CertificateAuthorities: %w", err)
 	}
 	// A ConfigMap we publish that is changed or deleted brings its CA back to be repaired.
 	// Its creation is the echo of our own write and is not queued.
 	cmHandler := c.queue.MappedEventHandler(ownerOfConfigMap, controller.IgnoreResyncs)
 	cmHandler.AddFunc = nil
-	if _, err := cmInformer.Informer().AddEventHandler(cmHandler); err != nil {
-		return nil, fmt.Errorf("watch ConfigMaps: %w", err)
+	if _, err := configMaps.AddEventHandler(cmHandler); err != nil {
+		return fmt.Errorf("watch ConfigMaps: %w", err)
 	}
-	c.hasSynced = []cache.InformerSynced{caInformer.Informer().HasSynced, cmInformer.Informer().HasSynced}
-	return c, nil
+	return nil
 }
 
 // Informers are the shared informer factories the controller reads from: one for the
