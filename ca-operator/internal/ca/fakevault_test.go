@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -413,25 +414,19 @@ func responseError(status int, msg string) error {
 }
 
 // writes returns the calls that changed something in Vault.
-func (v *fakeVault) writes() []string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	var out []string
-	for _, c := range v.calls {
-		if strings.HasPrefix(c, "write ") || strings.HasPrefix(c, "delete ") {
-			out = append(out, c)
-		}
-	}
-	return out
-}
+func (v *fakeVault) writes() []string { return v.callsOf("write", "delete") }
 
 // reads returns the calls that only looked.
-func (v *fakeVault) reads() []string {
+func (v *fakeVault) reads() []string { return v.callsOf("read", "list") }
+
+// callsOf returns the recorded calls of the given methods.
+func (v *fakeVault) callsOf(methods ...string) []string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var out []string
 	for _, c := range v.calls {
-		if strings.HasPrefix(c, "read ") || strings.HasPrefix(c, "list ") {
+		method, _, _ := strings.Cut(c, " ")
+		if slices.Contains(methods, method) {
 			out = append(out, c)
 		}
 	}

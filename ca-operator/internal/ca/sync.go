@@ -121,56 +121,6 @@ func (c *Controller) provisioned(ctx context.Context, ca *v1alpha1.CertificateAu
 	return nil
 }
 
-// converged is what Vault holds for a CA once converge is done.
-type converged struct {
-	root, issuing *issuer
-	// rotationHeldUntil is when a due rotation of the issuing CA that waits for RotationFloor
-	// may happen; zero when none waits.
-	rotationHeldUntil time.Time
-}
-
-// nextLook returns how long after now the CA needs attention again: the issuing CA's rotation,
-// a held rotation, or the root's expiry warning, whichever comes first; zero when none is
-// ahead.
-func (v converged) nextLook(plan *Plan, now time.Time) time.Duration {
-	var next time.Duration
-	for _, at := range []time.Time{
-		v.issuing.Cert.NotAfter.Add(-plan.RotateBefore),
-		v.rotationHeldUntil,
-		v.root.Cert.NotAfter.Add(-plan.ExpiryWarning),
-	} {
-		if d := at.Sub(now); d > 0 && (next == 0 || d < next) {
-			next = d
-		}
-	}
-	return next
-}
-
-// converge makes Vault match the plan and fills status with what is there. A new CA, whose
-// mounts are both enabled in this sync, is provisioned; an existing one is repaired.
-func (c *Controller) converge(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan,
-	status *v1alpha1.CertificateAuthorityStatus, now time.Time) (converged, error) {
-	// A CA whose root once lived elsewhere (the layout before mounts moved under the prefix)
-	// must not silently get a new root: that would break every consumer's trust.
-	if err := c.checkNotMoved(ctx, ca, plan); err != nil {
-		return converged{}, err
-	}
-	status.RootMount, status.IssuingMount = plan.Mounts.Root, plan.Mounts.Issuing
-	owner := ownerDescription(ca.Namespace, ca.Name, ca.UID)
-	rootCreated, err := c.ensureMount(ctx, ca, plan.Mounts.Root, owner, plan.RootTTL)
-	if err != nil {
-		return converged{}, err
-	}
-	issuingCreated, err := c.ensureMount(ctx, ca, plan.Mounts.Issuing, owner, plan.IssuingTTL)
-	if err != nil {
-		return converged{}, err
-	}
-	if rootCreated && issuingCreated {
-		return c.provision(ctx, ca, plan, status, now)
-	}
-	return c.repair(ctx, ca, plan, status, now)
-}
-
 // setRootExpiring keeps the RootExpiring condition (rootExpiringCondition) and warns when it
 // turns True or its reason changes: the root nears its end, or is too short-lived for the
 // issuing CA to be rotated.

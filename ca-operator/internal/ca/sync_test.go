@@ -152,14 +152,10 @@ func (f *fixture) ready(t *testing.T) metav1.Condition {
 // events drains the recorded events.
 func (f *fixture) events() []string {
 	var out []string
-	for {
-		select {
-		case e := <-f.recorder.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
+	for len(f.recorder.Events) > 0 {
+		out = append(out, <-f.recorder.Events)
 	}
+	return out
 }
 
 // apiWrites returns the writes the controller sent to the API server.

@@ -137,14 +137,19 @@ func issuerFrom(mount string, s *vaultapi.Secret) (*issuer, error) {
 
 // listIssuers returns the IDs of every issuer in a mount.
 func (p *pki) listIssuers(ctx context.Context, mount string) ([]string, error) {
-	ids, err := p.vault.List(ctx, "list-issuers", mount+"/issuers")
+	return p.list(ctx, "list-issuers", mount, "issuers")
+}
+
+// list returns the keys under mount/what (issuers, roles); none when the mount has none.
+func (p *pki) list(ctx context.Context, op, mount, what string) ([]string, error) {
+	keys, err := p.vault.List(ctx, op, mount+"/"+what)
 	if vault.IsMissing(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list issuers of %s: %w", mount, err)
+		return nil, fmt.Errorf("list %s of %s: %w", what, mount, err)
 	}
-	return ids, nil
+	return keys, nil
 }
 
 // readIssuer returns one issuer of a mount by ID.
@@ -296,14 +301,7 @@ func (p *pki) writeConfig(ctx context.Context, path string, want map[string]any)
 
 // listRoles returns the role names of a mount.
 func (p *pki) listRoles(ctx context.Context, mount string) ([]string, error) {
-	names, err := p.vault.List(ctx, "list-roles", mount+"/roles")
-	if vault.IsMissing(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list roles of %s: %w", mount, err)
-	}
-	return names, nil
+	return p.list(ctx, "list-roles", mount, "roles")
 }
 
 // ensureRole writes a role only when a read shows settings differing from the plan, and
