@@ -62,6 +62,8 @@ func (c *Controller) converge(ctx context.Context, ca *v1alpha1.CertificateAutho
 	if rootCreated && issuingCreated {
 		return c.provision(ctx, ca, plan, status, now)
 	}
+	// With one mount there already (re-attached, or the other removed behind our back), repair
+	// reads both: a mount enabled just now reads as empty, and what is made in it is an event.
 	return c.repair(ctx, ca, plan, status, now)
 }
 
