@@ -1,5 +1,6 @@
-// Package caoperator wires the CertificateAuthority controller to its clients, informers and
-// event recorder, so the ca-operator command and the integration tests run the same thing.
+// Package caoperator wires the CertificateAuthority controller to its clients, informers, event
+// recorder and metrics, so the ca-operator command (through pkg/operator) and the integration
+// tests run the very same thing.
 package caoperator
 
 import (
@@ -8,18 +9,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
 	clientset "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
-	informers "github.com/clusterpki/clusterpki/apis/generated/informers/externalversions"
 	"github.com/clusterpki/clusterpki/ca-operator/internal/ca"
 	"github.com/clusterpki/clusterpki/pkg/kube"
-	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
 
 // Component names the ca-operator in events.
@@ -48,30 +46,22 @@ type Config struct {
 	// FinalizerTimeout is how long after a CA's deletion the unmounting its deletionPolicy asks
 	// for is retried before the finalizer is released with a Warning (default 5 minutes).
 	FinalizerTimeout time.Duration
+	// Registry receives the metrics (default pkg/metrics.Registry).
+	Registry prometheus.Registerer
 	// Log is the logger (default logrus's standard logger).
 	Log logrus.FieldLogger
 }
 
-// Operator is the ca-operator's controllers and informers.
+// Operator is the ca-operator's controller and the informers it reads from.
 type Operator struct {
-	ctrl          *ca.Controller
-	caInformers   informers.SharedInformerFactory
-	kubeInformers kubeinformers.SharedInformerFactory
+	informers  ca.Informers
+	controller *ca.Controller
 }
 
-// New builds the ca-operator from cfg.
+// New builds the operator; Run starts it.
 func New(cfg Config) (*Operator, error) {
 	if cfg.Vault == nil || cfg.RESTConfig == nil || cfg.Recorder == nil {
 		return nil, errors.New("caoperator: RESTConfig, Vault and Recorder are required")
-	}
-	if cfg.VaultPublicAddr == "" {
-		return nil, errors.New("caoperator: VaultPublicAddr is required")
-	}
-	if cfg.MountPrefix == "" {
-		cfg.MountPrefix = pkipath.DefaultPrefix
-	}
-	if err := pkipath.ValidatePrefix(cfg.MountPrefix); err != nil {
-		return nil, fmt.Errorf("caoperator: %w", err)
 	}
 	if cfg.Resync == 0 {
 		cfg.Resync = 10 * time.Minute
@@ -81,37 +71,42 @@ func New(cfg Config) (*Operator, error) {
 	}
 	kubeClient, err := kubernetes.NewForConfig(kube.Protobuf(cfg.RESTConfig))
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("create Kubernetes client: %w", err)
 	}
 	client, err := clientset.NewForConfig(cfg.RESTConfig)
 	if err != nil {
-		return nil, fmt.Errorf("clusterpki client: %w", err)
+		return nil, fmt.Errorf("create clusterpki client: %w", err)
 	}
-	o := &Operator{}
-	o.caInformers = informers.NewSharedInformerFactoryWithOptions(client, cfg.Resync, informers.WithNamespace(cfg.Namespace))
-	// Only the ConfigMaps we publish are cached, so memory does not grow with the cluster's others.
-	selector := ca.ConfigMapSelector().String()
-	o.kubeInformers = kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0,
-		kubeinformers.WithNamespace(cfg.Namespace),
-		kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
-
-	o.ctrl, err = ca.New(ca.Config{MountPrefix: cfg.MountPrefix, VaultPublicAddr: cfg.VaultPublicAddr, ResyncPeriod: cfg.Resync,
-		FinalizerTimeout: cfg.FinalizerTimeout},
-		cfg.Log, kubeClient, client, cfg.Vault, cfg.Recorder, o.caInformers, o.kubeInformers)
+	metrics, err := ca.NewMetrics(cfg.Registry)
 	if err != nil {
 		return nil, err
 	}
-	return o, nil
+	informers := ca.NewInformers(kubeClient, client, cfg.Namespace, cfg.Resync)
+	ctrl, err := ca.NewController(ca.Config{
+		Log:              cfg.Log,
+		Kube:             kubeClient,
+		Client:           client,
+		Vault:            cfg.Vault,
+		Recorder:         cfg.Recorder,
+		Informers:        informers,
+		Metrics:          metrics,
+		MountPrefix:      cfg.MountPrefix,
+		VaultPublicAddr:  cfg.VaultPublicAddr,
+		FinalizerTimeout: cfg.FinalizerTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("caoperator: %w", err)
+	}
+	return &Operator{informers: informers, controller: ctrl}, nil
 }
 
-// Run starts the informers and the controller and blocks until ctx is done.
+// Run starts the informers and runs the CertificateAuthority controller with workers workers
+// until ctx is done; an Operator runs once.
 func (o *Operator) Run(ctx context.Context, workers int) error {
-	o.caInformers.Start(ctx.Done())
-	o.kubeInformers.Start(ctx.Done())
-	defer o.caInformers.Shutdown()
-	defer o.kubeInformers.Shutdown()
-	return o.ctrl.Run(ctx, workers)
+	o.informers.Start(ctx)
+	defer o.informers.Shutdown()
+	return o.controller.Run(ctx, workers)
 }
 
-// Ready reports whether the caches have synced and the workers run.
-func (o *Operator) Ready() error { return o.ctrl.Ready() }
+// Ready returns nil once the caches have synced and the workers run.
+func (o *Operator) Ready() error { return o.controller.Ready() }

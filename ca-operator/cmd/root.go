@@ -35,12 +35,12 @@ func NewCommand() *cobra.Command {
 		fs.StringVar(&vaultPublicAddr, "vault-public-addr", vaultPublicAddr, "Vault address written into certificates' issuing-certificate and CRL URLs (default --vault-addr).")
 		fs.StringVar(&namespace, "namespace", namespace, "Watch only this namespace (default all namespaces).")
 	}
-	return cli.NewRootCommand("ca-operator", "Provision per-cluster certificate authorities in Vault", long, opts, extra,
+	return cli.NewRootCommand(caoperator.Component, "Provision per-cluster certificate authorities in Vault", long, opts, extra,
 		func(ctx context.Context, log *logrus.Logger) error {
 			if vaultPublicAddr == "" {
 				vaultPublicAddr = opts.Vault.Addr
 			}
-			return operator.Run(ctx, log, opts, "ca-operator", func(ctx context.Context, deps operator.Deps) (operator.Runnable, error) {
+			return operator.Run(ctx, log, opts, caoperator.Component, func(ctx context.Context, deps operator.Deps) (operator.Runnable, error) {
 				op, err := caoperator.New(caoperator.Config{
 					RESTConfig:       deps.RESTConfig,
 					Vault:            deps.Vault,

@@ -34,8 +34,9 @@ const (
 	LabelCertificateAuthority = "clusterpki.dev/certificate-authority"
 	// LabelClusterID names the tenant cluster an object belongs to.
 	LabelClusterID = "clusterpki.dev/cluster-id"
-	// AnnotationRenew requests a re-issue (Certificate) or an issuing-CA rotation
-	// (CertificateAuthority) when its value changes; use a timestamp.
+	// AnnotationRenew, on a Certificate, requests a re-issue when its value changes; use a
+	// timestamp. A CertificateAuthority does not honour it: its issuing CA is rotated on
+	// request with AnnotationRotateIssuer.
 	AnnotationRenew = "clusterpki.dev/renew"
 	// AnnotationRotateIssuer requests an issuing-CA rotation when its value changes. A request
 	// is answered at once, unless the current issuing CA itself answered a request less than

@@ -5,12 +5,14 @@ package ca
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	kubeinformers "k8s.io/client-go/informers"
@@ -20,28 +22,42 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
-	"github.com/clusterpki/clusterpki/apis/contract"
 	clientset "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	informers "github.com/clusterpki/clusterpki/apis/generated/informers/externalversions"
 	listers "github.com/clusterpki/clusterpki/apis/generated/listers/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/pkg/controller"
 	"github.com/clusterpki/clusterpki/pkg/kube"
+	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
+
+// Name is the controller's name in logs, metrics and events.
+const Name = "certificateauthority"
 
 // Finalizer keeps a CertificateAuthority until its deletion policy has been carried out.
 const Finalizer = "clusterpki.dev/certificate-authority"
 
-// ManagedByValue is the value of the managed-by label on objects the ca-operator creates.
-const ManagedByValue = contract.ManagedByValue
-
-// Config holds the settings of the controller that do not come from the spec.
+// Config holds what NewController needs: the controller's dependencies and the settings that
+// do not come from the spec.
 type Config struct {
-	// MountPrefix is the Vault path under which every CA's mounts live (pkg/pkipath).
+	// Log is the logger (default logrus's standard logger).
+	Log logrus.FieldLogger
+	// Kube writes the published ConfigMaps.
+	Kube kubernetes.Interface
+	// Client writes CertificateAuthority status and finalizers.
+	Client clientset.Interface
+	// Vault provisions the CAs.
+	Vault VaultClient
+	// Recorder records events about CertificateAuthorities.
+	Recorder record.EventRecorder
+	// Informers are the caches the controller reads from (NewInformers).
+	Informers Informers
+	// Metrics are the metrics the controller keeps (NewMetrics).
+	Metrics *Metrics
+	// MountPrefix is the Vault path under which every CA's mounts live (default
+	// pkipath.DefaultPrefix).
 	MountPrefix string
 	// VaultPublicAddr is the Vault address written into certificates' AIA and CRL URLs.
 	VaultPublicAddr string
-	// ResyncPeriod re-syncs every CA this often so drift in Vault is repaired.
-	ResyncPeriod time.Duration
 	// FinalizerTimeout is how long after a CA's deletion the unmounting its deletionPolicy
 	// asks for is retried before the finalizer is released with a Warning (default
 	// kube.DefaultFinalizerTimeout).
@@ -50,66 +66,138 @@ type Config struct {
 
 // Controller converges CertificateAuthorities.
 type Controller struct {
-	cfg      Config
 	log      logrus.FieldLogger
 	kube     kubernetes.Interface
 	client   clientset.Interface
 	pki      *pki
 	recorder record.EventRecorder
-	now      func() time.Time
+	metrics  *Metrics
 
 	caLister  listers.CertificateAuthorityLister
 	cmLister  corelisters.ConfigMapLister
 	hasSynced []cache.InformerSynced
 
-	ctrl *controller.Controller
+	queue *controller.Controller
+
+	// now is a field so tests can set the clock.
+	now              func() time.Time
+	mountPrefix      string
+	vaultPublicAddr  string
+	finalizerTimeout time.Duration
 }
 
-// New wires a Controller to its informers. Start the factories after calling it.
-func New(cfg Config, log logrus.FieldLogger, kube kubernetes.Interface, client clientset.Interface,
-	vault VaultClient, recorder record.EventRecorder,
-	caInformers informers.SharedInformerFactory, kubeInformers kubeinformers.SharedInformerFactory) (*Controller, error) {
-	c := &Controller{
-		cfg:      cfg,
-		log:      log,
-		kube:     kube,
-		client:   client,
-		pki:      &pki{vault: vault},
-		recorder: recorder,
-		now:      time.Now,
+// NewController returns a controller reading from cfg.Informers, whose handlers it registers;
+// start the informers after this call.
+func NewController(cfg Config) (*Controller, error) {
+	cfg, err := cfg.complete()
+	if err != nil {
+		return nil, err
 	}
-	c.ctrl = controller.New("certificateauthority", c.sync, controller.WithLogger(log))
+	caInformer := cfg.Informers.ClusterPKI.Clusterpki().V1alpha1().CertificateAuthorities()
+	cmInformer := cfg.Informers.Kube.Core().V1().ConfigMaps()
+	c := &Controller{
+		log:              cfg.Log,
+		kube:             cfg.Kube,
+		client:           cfg.Client,
+		pki:              &pki{vault: cfg.Vault},
+		recorder:         cfg.Recorder,
+		metrics:          cfg.Metrics,
+		caLister:         caInformer.Lister(),
+		cmLister:         cmInformer.Lister(),
+		hasSynced:        []cache.InformerSynced{caInformer.Informer().HasSynced, cmInformer.Informer().HasSynced},
+		now:              time.Now,
+		mountPrefix:      cfg.MountPrefix,
+		vaultPublicAddr:  cfg.VaultPublicAddr,
+		finalizerTimeout: cfg.FinalizerTimeout,
+	}
+	c.metrics.cas.use(c.caLister)
+	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log))
+	if err := c.watch(caInformer.Informer(), cmInformer.Informer()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
-	caInformer := caInformers.Clusterpki().V1alpha1().CertificateAuthorities()
-	c.caLister = caInformer.Lister()
-	statusMetrics.use(c.caLister)
+// complete checks that cfg has every dependency and fills in the defaults of its settings.
+func (cfg Config) complete() (Config, error) {
+	if cfg.Kube == nil || cfg.Client == nil || cfg.Vault == nil || cfg.Recorder == nil || cfg.Metrics == nil ||
+		cfg.Informers.Kube == nil || cfg.Informers.ClusterPKI == nil {
+		return cfg, errors.New("certificateauthority controller: Kube, Client, Vault, Recorder, Informers and Metrics are required")
+	}
+	if cfg.VaultPublicAddr == "" {
+		return cfg, errors.New("certificateauthority controller: VaultPublicAddr is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = logrus.StandardLogger()
+	}
+	if cfg.MountPrefix == "" {
+		cfg.MountPrefix = pkipath.DefaultPrefix
+	}
+	if cfg.FinalizerTimeout <= 0 {
+		cfg.FinalizerTimeout = kube.DefaultFinalizerTimeout
+	}
+	return cfg, pkipath.ValidatePrefix(cfg.MountPrefix)
+}
+
+// watch queues the CertificateAuthorities whose changes, or whose ConfigMaps' changes, need a
+// sync.
+func (c *Controller) watch(cas, configMaps cache.SharedIndexInformer) error {
 	// Resyncs matter here: they are how drift made in Vault behind our back gets repaired.
 	// Updates that only echo our own status or finalizer writes are dropped: they would make
 	// every CA converge twice for nothing.
-	handler := c.ctrl.EventHandler(nil, controller.HandleResyncs)
+	handler := c.queue.EventHandler(nil, controller.HandleResyncs)
 	handler.UpdateFunc = func(oldObj, newObj any) {
 		if oldCA, ok := oldObj.(*v1alpha1.CertificateAuthority); ok {
 			if newCA, ok := newObj.(*v1alpha1.CertificateAuthority); ok && !NeedsSync(oldCA, newCA) {
 				return
 			}
 		}
-		c.ctrl.Enqueue(newObj)
+		c.queue.Enqueue(newObj)
 	}
-	if _, err := caInformer.Informer().AddEventHandler(handler); err != nil {
-		return nil, fmt.Errorf("watch CertificateAuthorities: %w", err)
+	if _, err := cas.AddEventHandler(handler); err != nil {
+		return fmt.Errorf("watch CertificateAuthorities: %w", err)
 	}
-
-	cmInformer := kubeInformers.Core().V1().ConfigMaps()
-	c.cmLister = cmInformer.Lister()
 	// A ConfigMap we publish that is changed or deleted brings its CA back to be repaired.
 	// Its creation is the echo of our own write and is not queued.
-	cmHandler := c.ctrl.MappedEventHandler(ownerOfConfigMap, controller.IgnoreResyncs)
+	cmHandler := c.queue.MappedEventHandler(ownerOfConfigMap, controller.IgnoreResyncs)
 	cmHandler.AddFunc = nil
-	if _, err := cmInformer.Informer().AddEventHandler(cmHandler); err != nil {
-		return nil, fmt.Errorf("watch ConfigMaps: %w", err)
+	if _, err := configMaps.AddEventHandler(cmHandler); err != nil {
+		return fmt.Errorf("watch ConfigMaps: %w", err)
 	}
-	c.hasSynced = []cache.InformerSynced{caInformer.Informer().HasSynced, cmInformer.Informer().HasSynced}
-	return c, nil
+	return nil
+}
+
+// Informers are the shared informer factories the controller reads from: one for the
+// clusterpki kinds and one for ConfigMaps, which lists and watches only the ConfigMaps the
+// ca-operator publishes, so the cache does not grow with the cluster's others.
+type Informers struct {
+	Kube       kubeinformers.SharedInformerFactory
+	ClusterPKI informers.SharedInformerFactory
+}
+
+// NewInformers returns the factories for namespace (all namespaces when empty). The
+// CertificateAuthorities are resynced every resync, which is how drift in Vault is repaired;
+// the ConfigMaps never are: a change to one brings its own event.
+func NewInformers(kubeClient kubernetes.Interface, client clientset.Interface, namespace string, resync time.Duration) Informers {
+	selector := ConfigMapSelector().String()
+	return Informers{
+		Kube: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0,
+			kubeinformers.WithNamespace(namespace),
+			kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector })),
+		ClusterPKI: informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithNamespace(namespace)),
+	}
+}
+
+// Start starts every informer the controller asked for; call it after NewController.
+func (i Informers) Start(ctx context.Context) {
+	i.Kube.Start(ctx.Done())
+	i.ClusterPKI.Start(ctx.Done())
+}
+
+// Shutdown waits for the informers' goroutines to end once ctx is done.
+func (i Informers) Shutdown() {
+	i.Kube.Shutdown()
+	i.ClusterPKI.Shutdown()
 }
 
 // ConfigMapSelector selects the ConfigMaps the ca-operator publishes, so the informer
@@ -137,13 +225,13 @@ func ownerOfConfigMap(obj any) []cache.ObjectName {
 
 // Run waits for the caches, then converges CAs with the given number of workers until ctx ends.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	return c.ctrl.Run(ctx, workers, c.hasSynced...)
+	return c.queue.Run(ctx, workers, c.hasSynced...)
 }
 
-// Ready reports whether the caches have synced and the workers run.
+// Ready returns nil once the caches have synced and the workers run.
 func (c *Controller) Ready() error {
-	if !c.ctrl.HasSyncedAndRunning() {
-		return fmt.Errorf("certificateauthority controller not running yet")
+	if !c.queue.HasSyncedAndRunning() {
+		return errors.New("certificateauthority controller not running yet")
 	}
 	return nil
 }

@@ -7,8 +7,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,15 +151,21 @@ func TestMountOwnership(t *testing.T) {
 	}
 }
 
+// testCA is an issuer with its private key, for tests that sign with made-up CAs.
+type testCA struct {
+	*issuer
+	key *ecdsa.PrivateKey
+}
+
 // selfSigned makes a CA certificate valid from notBefore for lifetime, signed by parent (or itself).
-func selfSigned(t *testing.T, notBefore time.Time, lifetime time.Duration, parent *issuer) *issuer {
+func selfSigned(t *testing.T, notBefore time.Time, lifetime time.Duration, parent *testCA) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(notBefore.UnixNano()), Subject: pkix.Name{CommonName: "ca"},
 		NotBefore: notBefore, NotAfter: notBefore.Add(lifetime), IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign}
-	parentCert, signer := tmpl, any(key)
+	parentCert, signer := tmpl, key
 	if parent != nil {
 		parentCert, signer = parent.Cert, parent.key
 	}
@@ -163,19 +173,23 @@ func selfSigned(t *testing.T, notBefore time.Time, lifetime time.Duration, paren
 	require.NoError(t, err)
 	cert, err := x509.ParseCertificate(der)
 	require.NoError(t, err)
-	return &issuer{ID: "id", Cert: cert, key: key}
+	return &testCA{issuer: &issuer{ID: "id", Cert: cert}, key: key}
 }
 
 func TestClassify(t *testing.T) {
+	refused := &url.Error{Op: "Get", URL: "https://vault:8200/v1/sys/mounts/x",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
 	tests := map[string]struct {
 		err           error
 		wantReason    string
 		wantTransient bool
 	}{
-		"a mount conflict waits for a person": {&mountConflictError{"x"}, ReasonMountConflict, false},
-		"403 is a permission problem":         {&vaultapi.ResponseError{StatusCode: 403}, ReasonPermissionDenied, true},
-		"503 means Vault is unavailable":      {&vaultapi.ResponseError{StatusCode: 503}, ReasonVaultUnavailable, true},
-		"a refused connection is unavailable": {errors.New("dial tcp: connection refused"), ReasonVaultUnavailable, true},
+		"a mount conflict waits for a person":    {&mountConflictError{"x"}, ReasonMountConflict, false},
+		"a root at an old path waits for one":    {fmt.Errorf("converge: %w", &migrationRequiredError{"x"}), ReasonMigrationRequired, false},
+		"403 is a permission problem":            {&vaultapi.ResponseError{StatusCode: 403}, ReasonPermissionDenied, true},
+		"503 means Vault is unavailable":         {&vaultapi.ResponseError{StatusCode: 503}, ReasonVaultUnavailable, true},
+		"a refused connection is unavailable":    {fmt.Errorf("vault read x: %w", refused), ReasonVaultUnavailable, true},
+		"any other answer of Vault is its error": {&vaultapi.ResponseError{StatusCode: 400, Errors: []string{"bad"}}, ReasonVaultError, true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -2,34 +2,44 @@ package ca
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/pkg/kube"
-	"github.com/clusterpki/clusterpki/pkg/metrics"
 	"github.com/clusterpki/clusterpki/pkg/pkipath"
 	"github.com/clusterpki/clusterpki/pkg/vault"
 )
 
-// ReasonUnmountAbandoned is the Warning of a CertificateAuthority with deletionPolicy Delete
-// that was let go without its Vault mounts being unmounted, because Vault did not answer within
-// the finalizer timeout.
-const ReasonUnmountAbandoned = "UnmountAbandoned"
+// addFinalizer adds the finalizer and returns the object as the API server now has it.
+func (c *Controller) addFinalizer(ctx context.Context, ca *v1alpha1.CertificateAuthority) (*v1alpha1.CertificateAuthority, error) {
+	data, err := kube.FinalizerPatch(ca, append(append([]string{}, ca.Finalizers...), Finalizer))
+	if err != nil {
+		return nil, err
+	}
+	patched, err := c.client.ClusterpkiV1alpha1().CertificateAuthorities(ca.Namespace).Patch(ctx, ca.Name, types.MergePatchType, data, metav1.PatchOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("add finalizer %s: %w", Finalizer, err)
+	}
+	c.metrics.apiWrites.WithLabelValues("finalizer").Inc()
+	return patched, nil
+}
 
-// unmountsAbandoned counts deletions that left a CA's mounts in Vault although deletionPolicy
-// asked to remove them.
-var unmountsAbandoned = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "clusterpki_ca_operator_unmounts_abandoned_total",
-	Help: "CertificateAuthorities with deletionPolicy Delete released without unmounting their Vault mounts, by reason (timeout: Vault did not answer within --finalizer-timeout).",
-}, []string{"reason"})
-
-func init() {
-	metrics.Registry.MustRegister(unmountsAbandoned)
+// patchCA returns a PatchFunc that merge-patches ca.
+func (c *Controller) patchCA(ca *v1alpha1.CertificateAuthority) kube.PatchFunc {
+	return func(ctx context.Context, data []byte) error {
+		_, err := c.client.ClusterpkiV1alpha1().CertificateAuthorities(ca.Namespace).Patch(ctx, ca.Name, types.MergePatchType, data, metav1.PatchOptions{})
+		if err == nil {
+			c.metrics.apiWrites.WithLabelValues("finalizer").Inc()
+		}
+		return err
+	}
 }
 
 // finalizeWithin runs finalize for a CertificateAuthority being deleted, but never holds it for
@@ -40,10 +50,7 @@ func (c *Controller) finalizeWithin(ctx context.Context, ca *v1alpha1.Certificat
 	if !kube.HasFinalizer(ca, Finalizer) || ca.Spec.DeletionPolicy != v1alpha1.DeletionPolicyDelete {
 		return c.finalize(ctx, ca)
 	}
-	timeout := c.cfg.FinalizerTimeout
-	if timeout <= 0 {
-		timeout = kube.DefaultFinalizerTimeout
-	}
+	timeout := c.finalizerTimeout
 	deadline := kube.FinalizerDeadline(ca, timeout)
 	if !c.now().Before(deadline) {
 		return c.releaseMounted(ctx, ca, fmt.Sprintf("Vault did not answer within %s of the deletion", timeout))
@@ -59,15 +66,53 @@ func (c *Controller) finalizeWithin(ctx context.Context, ca *v1alpha1.Certificat
 	}
 	// The rate limiter's backoff may grow past the deadline: look again at the deadline at the
 	// latest, whichever comes first.
-	c.ctrl.EnqueueAfter(cache.MetaObjectToName(ca), deadline.Sub(c.now()))
+	c.queue.EnqueueAfter(cache.MetaObjectToName(ca), deadline.Sub(c.now()))
 	return err
+}
+
+// finalize carries out the deletion policy, then releases the object.
+func (c *Controller) finalize(ctx context.Context, ca *v1alpha1.CertificateAuthority) error {
+	if !kube.HasFinalizer(ca, Finalizer) {
+		return nil
+	}
+	if ca.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete {
+		mounts, err := pkipath.For(c.mountPrefix, ca.Namespace, ca.Spec.ClusterID)
+		if err != nil {
+			// Nothing of this CA can be in Vault under a path we would compute.
+			return kube.RemoveFinalizer(ctx, ca, Finalizer, c.patchCA(ca))
+		}
+		for _, path := range []string{mounts.Issuing, mounts.Root} {
+			if err := c.unmountIfOurs(ctx, ca, path); err != nil {
+				c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonVaultError, "cannot delete the CA yet: %s", vault.Describe(err))
+				return err
+			}
+		}
+		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonMountsDeleted, "deleted Vault mounts %s and %s", mounts.Root, mounts.Issuing)
+	}
+	return kube.RemoveFinalizer(ctx, ca, Finalizer, c.patchCA(ca))
+}
+
+// unmountIfOurs disables the mount at path when it exists and records ca as its owner: a mount
+// someone else owns is never destroyed.
+func (c *Controller) unmountIfOurs(ctx context.Context, ca *v1alpha1.CertificateAuthority, path string) error {
+	m, err := c.pki.readMount(ctx, path)
+	if errors.Is(err, errNoMount) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if who, _ := mountOwnership(m.Description, ca.Namespace, ca.Name, ca.UID); who != OwnedByUs {
+		return nil
+	}
+	return c.pki.disableMount(ctx, path)
 }
 
 // releaseMounted removes ca's finalizer without unmounting its Vault mounts, with a Warning
 // that names them and says why, and counts it.
 func (c *Controller) releaseMounted(ctx context.Context, ca *v1alpha1.CertificateAuthority, why string) error {
 	root, issuing := ca.Status.RootMount, ca.Status.IssuingMount
-	if mounts, err := pkipath.For(c.cfg.MountPrefix, ca.Namespace, ca.Spec.ClusterID); err == nil {
+	if mounts, err := pkipath.For(c.mountPrefix, ca.Namespace, ca.Spec.ClusterID); err == nil {
 		root, issuing = mounts.Root, mounts.Issuing
 	}
 	// Release first: a sync on a cache that has not seen the release yet fails the patch's
@@ -84,6 +129,6 @@ func (c *Controller) releaseMounted(ctx context.Context, ca *v1alpha1.Certificat
 	c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonUnmountAbandoned,
 		"Vault mounts %s and %s were not (all) unmounted: %s; the CertificateAuthority is deleted anyway and what is left of the CA stays in Vault. Disable those mounts by hand if it must go.",
 		root, issuing, why)
-	unmountsAbandoned.WithLabelValues("timeout").Inc()
+	c.metrics.unmountsAbandoned.WithLabelValues("timeout").Inc()
 	return nil
 }

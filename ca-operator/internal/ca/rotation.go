@@ -23,15 +23,6 @@ const RotationFloor = 5 * time.Minute
 // asks the root for a later notAfter.
 const issuerMargin = time.Minute
 
-// Reasons of the rotation decisions.
-const (
-	// ReasonRotationDeferred is the event of a rotation that waits for RotationFloor.
-	ReasonRotationDeferred = "RotationDeferred"
-	// ReasonRootTooShort is the RootExpiring reason (and Warning event) of a root that has too
-	// little life left to give any new issuing CA a life outside its rotation window.
-	ReasonRootTooShort = "RootTooShort"
-)
-
 // IssuingVerdict is what IssuingDecision decides about a CA's issuing CA.
 type IssuingVerdict struct {
 	// Rotate is true when a new issuing CA is made now.
@@ -136,6 +127,6 @@ func rootExpiringCondition(rootNotAfter time.Time, plan *Plan, now time.Time) me
 		return metav1.Condition{Type: v1alpha1.ConditionRootExpiring, Status: metav1.ConditionTrue, Reason: ReasonRootExpiring,
 			Message: fmt.Sprintf("root expires at %s, within %s; plan a new CA", end, plan.ExpiryWarning)}
 	}
-	return metav1.Condition{Type: v1alpha1.ConditionRootExpiring, Status: metav1.ConditionFalse, Reason: "RootValid",
+	return metav1.Condition{Type: v1alpha1.ConditionRootExpiring, Status: metav1.ConditionFalse, Reason: ReasonRootValid,
 		Message: fmt.Sprintf("root expires at %s", end)}
 }

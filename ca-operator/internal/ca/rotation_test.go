@@ -18,17 +18,18 @@ func named(iss *issuer, name string) *issuer {
 
 func TestIssuingDecision(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	root := selfSigned(t, now.Add(-time.Hour), 10*365*24*time.Hour, nil)
+	rootCA := selfSigned(t, now.Add(-time.Hour), 10*365*24*time.Hour, nil)
 	otherRoot := selfSigned(t, now.Add(-time.Hour), 10*365*24*time.Hour, nil)
 	// A root with 90 hours left: every issuing CA made now would live 89h, inside a 100h window.
-	shortRoot := selfSigned(t, now.Add(-time.Hour), 91*time.Hour, nil)
-	fresh := selfSigned(t, now.Add(-time.Hour), 300*time.Hour, root)
-	old := selfSigned(t, now.Add(-250*time.Hour), 300*time.Hour, root)
-	foreign := selfSigned(t, now.Add(-time.Hour), 300*time.Hour, otherRoot)
-	underShort := selfSigned(t, now.Add(-time.Hour), 89*time.Hour, shortRoot)
+	shortRootCA := selfSigned(t, now.Add(-time.Hour), 91*time.Hour, nil)
+	root, shortRoot := rootCA.issuer, shortRootCA.issuer
+	fresh := selfSigned(t, now.Add(-time.Hour), 300*time.Hour, rootCA).issuer
+	old := selfSigned(t, now.Add(-250*time.Hour), 300*time.Hour, rootCA).issuer
+	foreign := selfSigned(t, now.Add(-time.Hour), 300*time.Hour, otherRoot).issuer
+	underShort := selfSigned(t, now.Add(-time.Hour), 89*time.Hour, shortRootCA).issuer
 	// An issuing CA made a minute ago (its name says so; Vault back-dated notBefore by 30s).
-	justMade := named(selfSigned(t, now.Add(-90*time.Second), 300*time.Hour, root), fmt.Sprintf("issuing-%d", now.Add(-time.Minute).Unix()))
-	justMadeInWindow := named(selfSigned(t, now.Add(-90*time.Second), 90*time.Hour, root), fmt.Sprintf("issuing-%d", now.Add(-time.Minute).Unix()))
+	justMade := named(selfSigned(t, now.Add(-90*time.Second), 300*time.Hour, rootCA).issuer, fmt.Sprintf("issuing-%d", now.Add(-time.Minute).Unix()))
+	justMadeInWindow := named(selfSigned(t, now.Add(-90*time.Second), 90*time.Hour, rootCA).issuer, fmt.Sprintf("issuing-%d", now.Add(-time.Minute).Unix()))
 
 	tests := map[string]struct {
 		current   *issuer
@@ -80,7 +81,7 @@ func TestIssuingDecision(t *testing.T) {
 func TestLastRotation(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	root := selfSigned(t, now.Add(-time.Hour), 1000*time.Hour, nil)
-	iss := selfSigned(t, now.Add(-30*time.Second), 100*time.Hour, root)
+	iss := selfSigned(t, now.Add(-30*time.Second), 100*time.Hour, root).issuer
 	tests := map[string]struct {
 		name string
 		want time.Time

@@ -11,6 +11,7 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/pkg/vault"
 )
 
@@ -39,32 +40,10 @@ type pki struct {
 // errNoMount reports that a mount does not exist.
 var errNoMount = errors.New("mount does not exist")
 
-// isMissing reports whether a Vault error means "nothing there" for reads whose
-// absence Vault answers with 400 or 404 and a message rather than an empty body.
-func isMissing(err error) bool {
-	if errors.Is(err, vault.ErrNotFound) {
-		return true
-	}
-	var re *vaultapi.ResponseError
-	if errors.As(err, &re) && (re.StatusCode == 404 || re.StatusCode == 400) {
-		msg := strings.ToLower(strings.Join(re.Errors, " "))
-		return re.StatusCode == 404 || strings.Contains(msg, "no secret engine mount") ||
-			strings.Contains(msg, "no default issuer") || strings.Contains(msg, "unable to find") ||
-			strings.Contains(msg, "not found") || strings.Contains(msg, "does not exist")
-	}
-	return false
-}
-
-// isInUse reports whether err is Vault refusing to enable a mount at a path that has one.
-func isInUse(err error) bool {
-	var re *vaultapi.ResponseError
-	return errors.As(err, &re) && re.StatusCode == 400 && strings.Contains(strings.ToLower(strings.Join(re.Errors, " ")), "already in use")
-}
-
 // readMount returns a mount's type, description and max lease TTL, or errNoMount.
 func (p *pki) readMount(ctx context.Context, path string) (*mountInfo, error) {
 	s, err := p.vault.Read(ctx, "read-mount", "sys/mounts/"+path)
-	if isMissing(err) || (err == nil && (s == nil || s.Data == nil)) {
+	if vault.IsMissing(err) || (err == nil && (s == nil || s.Data == nil)) {
 		return nil, errNoMount
 	}
 	if err != nil {
@@ -110,7 +89,7 @@ func (p *pki) tuneMount(ctx context.Context, path, description string, maxTTL ti
 
 // disableMount unmounts a mount; a mount already gone is not an error.
 func (p *pki) disableMount(ctx context.Context, path string) error {
-	if err := p.vault.Delete(ctx, "disable-mount", "sys/mounts/"+path); err != nil && !isMissing(err) {
+	if err := p.vault.Delete(ctx, "disable-mount", "sys/mounts/"+path); err != nil && !vault.IsMissing(err) {
 		return fmt.Errorf("disable mount %s: %w", path, err)
 	}
 	return nil
@@ -122,15 +101,13 @@ type issuer struct {
 	Name string
 	Cert *x509.Certificate
 	PEM  string
-	// key is set only by unit tests that sign with a made-up issuer.
-	key any
 }
 
 // defaultIssuer returns the mount's default issuer, or nil when it has none. Vault answers
 // a read of issuer/default with a 500 when there is none, so ask config/issuers first.
 func (p *pki) defaultIssuer(ctx context.Context, mount string) (*issuer, error) {
 	s, err := p.vault.Read(ctx, "read-issuers-config", mount+"/config/issuers")
-	if isMissing(err) {
+	if vault.IsMissing(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -151,7 +128,7 @@ func issuerFrom(mount string, s *vaultapi.Secret) (*issuer, error) {
 	if pemData == "" {
 		return nil, nil
 	}
-	cert, err := parseCertificate(pemData)
+	cert, err := contract.ParseCertificate([]byte(pemData))
 	if err != nil {
 		return nil, fmt.Errorf("issuer %s of %s: %w", id, mount, err)
 	}
@@ -160,14 +137,19 @@ func issuerFrom(mount string, s *vaultapi.Secret) (*issuer, error) {
 
 // listIssuers returns the IDs of every issuer in a mount.
 func (p *pki) listIssuers(ctx context.Context, mount string) ([]string, error) {
-	ids, err := p.vault.List(ctx, "list-issuers", mount+"/issuers")
-	if isMissing(err) {
+	return p.list(ctx, "list-issuers", mount, "issuers")
+}
+
+// list returns the keys under mount/what (issuers, roles); none when the mount has none.
+func (p *pki) list(ctx context.Context, op, mount, what string) ([]string, error) {
+	keys, err := p.vault.List(ctx, op, mount+"/"+what)
+	if vault.IsMissing(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list issuers of %s: %w", mount, err)
+		return nil, fmt.Errorf("list %s of %s: %w", what, mount, err)
 	}
-	return ids, nil
+	return keys, nil
 }
 
 // readIssuer returns one issuer of a mount by ID.
@@ -184,7 +166,7 @@ func (p *pki) readIssuer(ctx context.Context, mount, id string) (*issuer, error)
 
 // deleteIssuer removes a retired issuer from a mount.
 func (p *pki) deleteIssuer(ctx context.Context, mount, id string) error {
-	if err := p.vault.Delete(ctx, "delete-issuer", mount+"/issuer/"+id); err != nil && !isMissing(err) {
+	if err := p.vault.Delete(ctx, "delete-issuer", mount+"/issuer/"+id); err != nil && !vault.IsMissing(err) {
 		return fmt.Errorf("delete issuer %s of %s: %w", id, mount, err)
 	}
 	return nil
@@ -270,7 +252,7 @@ func (p *pki) newIssuingCA(ctx context.Context, plan *Plan, root *issuer, now ti
 	if _, err := p.vault.WriteIdempotent(ctx, "set-default-issuer", plan.Mounts.Issuing+"/config/issuers", map[string]any{"default": id}); err != nil {
 		return nil, fmt.Errorf("make issuer %s the default of %s: %w", id, plan.Mounts.Issuing, err)
 	}
-	cert, err := parseCertificate(certPEM)
+	cert, err := contract.ParseCertificate([]byte(certPEM))
 	if err != nil {
 		return nil, fmt.Errorf("issuing CA signed by %s: %w", plan.Mounts.Root, err)
 	}
@@ -294,63 +276,60 @@ func newIssuerID(s *vaultapi.Secret) string {
 }
 
 // ensureConfig writes a config endpoint only when a read shows a value differing from want.
-func (p *pki) ensureConfig(ctx context.Context, path string, want map[string]any, fresh bool) (bool, error) {
-	if fresh {
-		if _, err := p.vault.WriteIdempotent(ctx, "write-config", path, want); err != nil {
-			return false, fmt.Errorf("write %s: %w", path, err)
-		}
-		return true, nil
-	}
+func (p *pki) ensureConfig(ctx context.Context, path string, want map[string]any) error {
 	s, err := p.vault.Read(ctx, "read-config", path)
-	if err != nil && !isMissing(err) {
-		return false, fmt.Errorf("read %s: %w", path, err)
+	if err != nil && !vault.IsMissing(err) {
+		return fmt.Errorf("read %s: %w", path, err)
 	}
 	have := map[string]any{}
 	if s != nil && s.Data != nil {
 		have = s.Data
 	}
 	if len(roleDiff(want, have)) == 0 {
-		return false, nil
+		return nil
 	}
+	return p.writeConfig(ctx, path, want)
+}
+
+// writeConfig writes a config endpoint without reading it first.
+func (p *pki) writeConfig(ctx context.Context, path string, want map[string]any) error {
 	if _, err := p.vault.WriteIdempotent(ctx, "write-config", path, want); err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return true, nil
+	return nil
 }
 
 // listRoles returns the role names of a mount.
 func (p *pki) listRoles(ctx context.Context, mount string) ([]string, error) {
-	names, err := p.vault.List(ctx, "list-roles", mount+"/roles")
-	if isMissing(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list roles of %s: %w", mount, err)
-	}
-	return names, nil
+	return p.list(ctx, "list-roles", mount, "roles")
 }
 
-// ensureRole creates or updates a role whose settings differ from the plan.
-func (p *pki) ensureRole(ctx context.Context, mount string, role RolePlan, fresh bool) (bool, error) {
+// ensureRole writes a role only when a read shows settings differing from the plan, and
+// reports whether it wrote.
+func (p *pki) ensureRole(ctx context.Context, mount string, role RolePlan) (bool, error) {
 	path := mount + "/roles/" + role.Name
-	if !fresh {
-		s, err := p.vault.Read(ctx, "read-role", path)
-		if err != nil && !isMissing(err) {
-			return false, fmt.Errorf("read role %s: %w", path, err)
-		}
-		if s != nil && s.Data != nil && len(roleDiff(role.Params, s.Data)) == 0 {
-			return false, nil
-		}
+	s, err := p.vault.Read(ctx, "read-role", path)
+	if err != nil && !vault.IsMissing(err) {
+		return false, fmt.Errorf("read role %s: %w", path, err)
 	}
+	if s != nil && s.Data != nil && len(roleDiff(role.Params, s.Data)) == 0 {
+		return false, nil
+	}
+	return true, p.writeRole(ctx, mount, role)
+}
+
+// writeRole writes a role without reading it first.
+func (p *pki) writeRole(ctx context.Context, mount string, role RolePlan) error {
+	path := mount + "/roles/" + role.Name
 	if _, err := p.vault.WriteIdempotent(ctx, "write-role", path, role.Params); err != nil {
-		return false, fmt.Errorf("write role %s: %w", path, err)
+		return fmt.Errorf("write role %s: %w", path, err)
 	}
-	return true, nil
+	return nil
 }
 
 // deleteRole removes a role; a role already gone is not an error.
 func (p *pki) deleteRole(ctx context.Context, mount, name string) error {
-	if err := p.vault.Delete(ctx, "delete-role", mount+"/roles/"+name); err != nil && !isMissing(err) {
+	if err := p.vault.Delete(ctx, "delete-role", mount+"/roles/"+name); err != nil && !vault.IsMissing(err) {
 		return fmt.Errorf("delete role %s/roles/%s: %w", mount, name, err)
 	}
 	return nil
