@@ -135,11 +135,6 @@ func (c *Controller) EnqueueAfter(key cache.ObjectName, d time.Duration) {
 	c.queue.AddAfter(key, d)
 }
 
-// HasSyncedAndRunning reports whether Run has seen its caches sync and its workers are running.
-func (c *Controller) HasSyncedAndRunning() bool {
-	return c.running.Load()
-}
-
 // Ready returns nil once Run has seen its caches sync and its workers are running, and otherwise
 // an error saying so, as a readiness check (pkg/operator's Runnable) wants it.
 func (c *Controller) Ready() error {

@@ -229,12 +229,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 }
 
 // Ready returns nil once the caches have synced and the workers run.
-func (c *Controller) Ready() error {
-	if !c.queue.HasSyncedAndRunning() {
-		return errors.New("certificateauthority controller not running yet")
-	}
-	return nil
-}
+func (c *Controller) Ready() error { return c.queue.Ready() }
 
 // NeedsSync reports whether an update of a CertificateAuthority can change what the controller
 // does: a resync (same resourceVersion), a spec change, new annotations or labels, or deletion.
