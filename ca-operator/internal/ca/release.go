@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,15 +18,27 @@ import (
 	"github.com/clusterpki/clusterpki/pkg/vault"
 )
 
-// addFinalizer adds the finalizer and returns the object as the API server now has it.
-func (c *Controller) addFinalizer(ctx context.Context, ca *v1alpha1.CertificateAuthority) (*v1alpha1.CertificateAuthority, error) {
-	data, err := kube.FinalizerPatch(ca, append(append([]string{}, ca.Finalizers...), Finalizer))
+// ensureFinalizer gives ca the finalizer when its deletionPolicy asks Vault to be cleaned up
+// (Delete), and takes it away otherwise: deleting a CA that retains its mounts has nothing to
+// wait for, so it needs no finalizer and costs no write (the ConfigMap goes with its owner).
+// It returns the object as the API server now has it, so a later status write carries its
+// resourceVersion.
+func (c *Controller) ensureFinalizer(ctx context.Context, ca *v1alpha1.CertificateAuthority) (*v1alpha1.CertificateAuthority, error) {
+	want := ca.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete
+	if want == kube.HasFinalizer(ca, Finalizer) {
+		return ca, nil
+	}
+	finalizers := slices.DeleteFunc(slices.Clone(ca.Finalizers), func(f string) bool { return f == Finalizer })
+	if want {
+		finalizers = append(finalizers, Finalizer)
+	}
+	data, err := kube.FinalizerPatch(ca, finalizers)
 	if err != nil {
 		return nil, err
 	}
 	patched, err := c.client.ClusterpkiV1alpha1().CertificateAuthorities(ca.Namespace).Patch(ctx, ca.Name, types.MergePatchType, data, metav1.PatchOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("add finalizer %s: %w", Finalizer, err)
+		return nil, fmt.Errorf("update finalizer %s: %w", Finalizer, err)
 	}
 	c.metrics.apiWrites.WithLabelValues("finalizer").Inc()
 	return patched, nil

@@ -17,7 +17,6 @@ import (
 	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/pkg/conditions"
 	"github.com/clusterpki/clusterpki/pkg/controller"
-	"github.com/clusterpki/clusterpki/pkg/kube"
 	"github.com/clusterpki/clusterpki/pkg/vault"
 )
 
@@ -39,11 +38,8 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if ca.DeletionTimestamp != nil {
 		return c.finalizeWithin(ctx, ca)
 	}
-	if !kube.HasFinalizer(ca, Finalizer) {
-		// Go on with the patched object, so the status write below carries its resourceVersion.
-		if ca, err = c.addFinalizer(ctx, ca); err != nil {
-			return err
-		}
+	if ca, err = c.ensureFinalizer(ctx, ca); err != nil {
+		return err
 	}
 
 	status := ca.Status.DeepCopy()

@@ -177,7 +177,7 @@ func TestSyncProvisionsANewCA(t *testing.T) {
 
 	assert.Empty(t, v.reads(), "a new CA's mounts are enabled and filled without reading anything first")
 	ca := f.get(t)
-	assert.Equal(t, []string{Finalizer}, ca.Finalizers)
+	assert.Empty(t, ca.Finalizers, "a CA that retains its mounts (the default) has nothing to wait for at deletion")
 	ready := f.ready(t)
 	assert.Equal(t, metav1.ConditionTrue, ready.Status)
 	assert.Equal(t, contract.ReasonProvisioned, ready.Reason)
@@ -418,6 +418,26 @@ func TestSyncRepairsMountsRemovedBehindItsBack(t *testing.T) {
 	})
 }
 
+// The finalizer follows the deletionPolicy: only a CA whose deletion must clean Vault up waits
+// for the ca-operator.
+func TestFinalizerFollowsTheDeletionPolicy(t *testing.T) {
+	v := newFakeVault()
+	f := newFixture(t, v, newCA())
+	require.NoError(t, f.sync())
+	assert.Empty(t, f.get(t).Finalizers, "Retain")
+
+	f = f.restart(t, func(ca *v1alpha1.CertificateAuthority) { ca.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete })
+	require.NoError(t, f.sync())
+	assert.Equal(t, []string{Finalizer}, f.get(t).Finalizers, "Delete")
+
+	f = f.restart(t, func(ca *v1alpha1.CertificateAuthority) {
+		ca.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain
+		ca.Finalizers = append(ca.Finalizers, "example.com/someone-elses")
+	})
+	require.NoError(t, f.sync())
+	assert.Equal(t, []string{"example.com/someone-elses"}, f.get(t).Finalizers, "back to Retain: ours goes, others stay")
+}
+
 func TestSyncFinalizesADeletedCA(t *testing.T) {
 	tests := map[string]struct {
 		policy      v1alpha1.DeletionPolicy
@@ -433,10 +453,9 @@ func TestSyncFinalizesADeletedCA(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			v := newFakeVault()
-			f := provisioned(t, v, func(ca *v1alpha1.CertificateAuthority) {
-				ca.Spec.DeletionPolicy = tc.policy
-				ca.DeletionTimestamp = &metav1.Time{Time: time.Now()}
-			})
+			first := newFixture(t, v, newCA(func(ca *v1alpha1.CertificateAuthority) { ca.Spec.DeletionPolicy = tc.policy }))
+			require.NoError(t, first.sync())
+			f := first.restart(t, func(ca *v1alpha1.CertificateAuthority) { ca.DeletionTimestamp = &metav1.Time{Time: time.Now()} })
 
 			require.NoError(t, f.sync())
 
