@@ -105,31 +105,30 @@ var sharedLabelValues = map[string]bool{v1alpha1.LabelManagedBy: true, v1alpha1.
 var sharedAnnotationValues = map[string]bool{secret.AnnotationRootFingerprint: true}
 
 // internMeta shares the repeated strings of m's metadata: namespace, label and annotation keys,
-// the values of sharedLabelValues and sharedAnnotationValues, and owner references' API versions and kinds.
+// the values of sharedLabelValues and sharedAnnotationValues, and owner references' API
+// versions and kinds.
 func internMeta(m metav1.Object) {
 	m.SetNamespace(interned.get(m.GetNamespace()))
-	if labels := m.GetLabels(); len(labels) > 0 {
-		shared := make(map[string]string, len(labels))
-		for k, v := range labels {
-			if sharedLabelValues[k] {
-				v = interned.get(v)
-			}
-			shared[interned.get(k)] = v
-		}
-		m.SetLabels(shared)
-	}
-	if annotations := m.GetAnnotations(); len(annotations) > 0 {
-		shared := make(map[string]string, len(annotations))
-		for k, v := range annotations {
-			if sharedAnnotationValues[k] {
-				v = interned.get(v)
-			}
-			shared[interned.get(k)] = v
-		}
-		m.SetAnnotations(shared)
-	}
+	m.SetLabels(internMap(m.GetLabels(), sharedLabelValues))
+	m.SetAnnotations(internMap(m.GetAnnotations(), sharedAnnotationValues))
 	refs := m.GetOwnerReferences()
 	for i := range refs {
 		refs[i].APIVersion, refs[i].Kind = interned.get(refs[i].APIVersion), interned.get(refs[i].Kind)
 	}
+}
+
+// internMap returns a copy of from whose keys, and the values of the keys in sharedValues,
+// are the pool's strings (from itself when empty).
+func internMap(from map[string]string, sharedValues map[string]bool) map[string]string {
+	if len(from) == 0 {
+		return from
+	}
+	shared := make(map[string]string, len(from))
+	for k, v := range from {
+		if sharedValues[k] {
+			v = interned.get(v)
+		}
+		shared[interned.get(k)] = v
+	}
+	return shared
 }
