@@ -244,8 +244,8 @@ func NeedsSync(oldCA, newCA *v1alpha1.CertificateAuthority) bool {
 		return true
 	case (oldCA.DeletionTimestamp == nil) != (newCA.DeletionTimestamp == nil):
 		return true
-	case !kube.HasFinalizer(newCA, Finalizer) && newCA.DeletionTimestamp == nil:
-		return true // someone removed our finalizer: put it back
+	case wantsFinalizer(newCA) != kube.HasFinalizer(newCA, Finalizer) && newCA.DeletionTimestamp == nil:
+		return true // someone removed our finalizer (or added it): put it right
 	}
 	return false
 }

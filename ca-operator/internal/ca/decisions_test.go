@@ -204,6 +204,7 @@ func TestNeedsSync(t *testing.T) {
 	base := func(mod func(*v1alpha1.CertificateAuthority)) *v1alpha1.CertificateAuthority {
 		ca := &v1alpha1.CertificateAuthority{}
 		ca.ResourceVersion, ca.Generation, ca.Finalizers = "1", 1, []string{Finalizer}
+		ca.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete
 		if mod != nil {
 			mod(ca)
 		}
@@ -220,6 +221,12 @@ func TestNeedsSync(t *testing.T) {
 			ca.ResourceVersion, ca.Annotations = "2", map[string]string{v1alpha1.AnnotationRotateIssuer: "now"}
 		}), true},
 		"a removed finalizer is": {base(func(ca *v1alpha1.CertificateAuthority) { ca.ResourceVersion, ca.Finalizers = "2", nil }), true},
+		"our own status write on a CA that retains its mounts (no finalizer) is not": {base(func(ca *v1alpha1.CertificateAuthority) {
+			ca.ResourceVersion, ca.Status.RootMount, ca.Spec.DeletionPolicy, ca.Finalizers = "2", "x", v1alpha1.DeletionPolicyRetain, nil
+		}), false},
+		"a finalizer a CA that retains its mounts does not need is": {base(func(ca *v1alpha1.CertificateAuthority) {
+			ca.ResourceVersion, ca.Spec.DeletionPolicy = "2", v1alpha1.DeletionPolicyRetain
+		}), true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -24,7 +24,7 @@ import (
 // It returns the object as the API server now has it, so a later status write carries its
 // resourceVersion.
 func (c *Controller) ensureFinalizer(ctx context.Context, ca *v1alpha1.CertificateAuthority) (*v1alpha1.CertificateAuthority, error) {
-	want := ca.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete
+	want := wantsFinalizer(ca)
 	if want == kube.HasFinalizer(ca, Finalizer) {
 		return ca, nil
 	}
@@ -42,6 +42,12 @@ func (c *Controller) ensureFinalizer(ctx context.Context, ca *v1alpha1.Certifica
 	}
 	c.metrics.apiWrites.WithLabelValues("finalizer").Inc()
 	return patched, nil
+}
+
+// wantsFinalizer reports whether deleting ca must wait for the ca-operator: only when its
+// deletionPolicy has Vault cleaned up.
+func wantsFinalizer(ca *v1alpha1.CertificateAuthority) bool {
+	return ca.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete
 }
 
 // patchCA returns a PatchFunc that merge-patches ca.
