@@ -18,8 +18,8 @@ import (
 	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
 	"github.com/clusterpki/clusterpki/ca-operator/caoperator"
 	"github.com/clusterpki/clusterpki/pkg/kube"
-	"github.com/clusterpki/clusterpki/pkg/testenv"
 	"github.com/clusterpki/clusterpki/pkg/vault"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 var (

@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/cert-operator/certoperator"
 )
 
@@ -77,9 +78,9 @@ func TestIssuance(t *testing.T) {
 	chain := parseChain(t, s.Data[corev1.TLSCertKey])
 	require.Len(t, chain, 2, "tls.crt holds the leaf and the issuing CA")
 	leaf := chain[0]
-	assert.Equal(t, ca.issuing.Raw, chain[1].Raw)
+	assert.Equal(t, ca.Issuing.Raw, chain[1].Raw)
 	caCrt := parseCert(t, string(s.Data["ca.crt"]))
-	assert.Equal(t, fingerprint(ca.root), fingerprint(caCrt), "ca.crt is the root")
+	assert.Equal(t, contract.Fingerprint(ca.Root), contract.Fingerprint(caCrt), "ca.crt is the root")
 
 	roots := x509.NewCertPool()
 	roots.AddCert(caCrt)
@@ -440,7 +441,7 @@ func TestRevocationOnDelete(t *testing.T) {
 		_, err := client.ClusterpkiV1alpha1().Certificates(ns).Get(ctx(t), "web", metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	}, 30*time.Second, 100*time.Millisecond, "the finalizer was not removed")
-	assert.Contains(t, revokedSerials(t, ca.issuingMount), serial)
+	assert.Contains(t, revokedSerials(t, ca.IssuingMount), serial)
 
 	// Without a revocation policy there is no finalizer.
 	createCertificate(t, certificate(ns, "plain"))
@@ -462,7 +463,7 @@ func TestRevocationOnReissue(t *testing.T) {
 	})
 	waitNewSerial(t, ns, "web", "web-tls", old.SerialNumber.String())
 	require.Eventually(t, func() bool {
-		return contains(revokedSerials(t, ca.issuingMount), formatSerial(old))
+		return contains(revokedSerials(t, ca.IssuingMount), formatSerial(old))
 	}, 30*time.Second, 200*time.Millisecond)
 	waitEvent(t, ns, "web", "Normal Revoked Revoked replaced certificate "+formatSerial(old))
 }
@@ -492,23 +493,23 @@ func TestOperatorTokenCannotManageCAs(t *testing.T) {
 			return v.Sys().MountWithContext(c, "pki-attacker", &vaultapi.MountInput{Type: "pki"})
 		},
 		"generate a root": func() error {
-			_, err := v.Logical().WriteWithContext(c, ca.rootMount+"/root/generate/internal", map[string]any{"common_name": "x"})
+			_, err := v.Logical().WriteWithContext(c, ca.RootMount+"/root/generate/internal", map[string]any{"common_name": "x"})
 			return err
 		},
 		"sign an intermediate with the root": func() error {
-			_, err := v.Logical().WriteWithContext(c, ca.rootMount+"/root/sign-intermediate", map[string]any{"csr": "x"})
+			_, err := v.Logical().WriteWithContext(c, ca.RootMount+"/root/sign-intermediate", map[string]any{"csr": "x"})
 			return err
 		},
 		"change a role": func() error {
-			_, err := v.Logical().WriteWithContext(c, ca.issuingMount+"/roles/server", map[string]any{"allow_any_name": true})
+			_, err := v.Logical().WriteWithContext(c, ca.IssuingMount+"/roles/server", map[string]any{"allow_any_name": true})
 			return err
 		},
 		"sign verbatim": func() error {
-			_, err := v.Logical().WriteWithContext(c, ca.issuingMount+"/sign-verbatim/server", map[string]any{"csr": "x"})
+			_, err := v.Logical().WriteWithContext(c, ca.IssuingMount+"/sign-verbatim/server", map[string]any{"csr": "x"})
 			return err
 		},
 		"read the CA configuration": func() error {
-			_, err := v.Logical().ReadWithContext(c, ca.issuingMount+"/config/urls")
+			_, err := v.Logical().ReadWithContext(c, ca.IssuingMount+"/config/urls")
 			return err
 		},
 	}
@@ -522,7 +523,7 @@ func TestOperatorTokenCannotManageCAs(t *testing.T) {
 	}
 
 	t.Run("sign with a role", func(t *testing.T) {
-		_, err := v.Logical().WriteWithContext(c, ca.issuingMount+"/sign/server", map[string]any{"csr": "not a csr"})
+		_, err := v.Logical().WriteWithContext(c, ca.IssuingMount+"/sign/server", map[string]any{"csr": "not a csr"})
 		var resp *vaultapi.ResponseError
 		require.ErrorAs(t, err, &resp)
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "allowed, and refused only for the bad CSR")

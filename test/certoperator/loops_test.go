@@ -59,7 +59,7 @@ func TestNoReissueLoops(t *testing.T) {
 					role[k] = v
 				}
 				role["max_ttl"] = tc.roleMaxTTL
-				_, err := rootVault(t).Logical().WriteWithContext(ctx(t), ca.issuingMount+"/roles/server", role)
+				_, err := rootVault(t).Logical().WriteWithContext(ctx(t), ca.IssuingMount+"/roles/server", role)
 				require.NoError(t, err)
 			}
 			createCA(t, ns, "ca", ca, true)
@@ -141,7 +141,7 @@ func TestDeletionDoesNotWaitForVault(t *testing.T) {
 
 	require.NoError(t, env.StartVault(ctx(t)))
 	restarted = true
-	revoked := revokedSerials(t, ca.issuingMount)
+	revoked := revokedSerials(t, ca.IssuingMount)
 	for name, serial := range serials {
 		assert.NotContains(t, revoked, serial, "%s was not revoked, as its Warning says", name)
 	}

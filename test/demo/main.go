@@ -28,7 +28,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/pod"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 // Names from deploy/ and deploy/examples that the demo relies on, in one place.
@@ -104,7 +105,7 @@ type demo struct {
 
 	env       *testenv.Env
 	procs     *procGroup
-	operators []*operator
+	operators []*pod.Pod
 	steps     int
 	started   time.Time
 }

@@ -20,6 +20,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/clusterpki/clusterpki/test/kit/pod"
 )
 
 const (
@@ -74,12 +76,12 @@ func TestEndToEnd(t *testing.T) {
 
 	step("vault", func(t *testing.T) { configureVault(ctx, t) })
 
-	var pods []*pod
+	var pods []*pod.Pod
 	step("operators", func(t *testing.T) {
 		for _, op := range operators {
 			// Two replicas, as the Deployment asks: one leads, the other stands by.
 			for i := range 2 {
-				pods = append(pods, startPod(ctx, t, scope, binaries[op], systemNamespace, op, fmt.Sprintf("%s-e2e-%d", op, i), podOptions{}))
+				pods = append(pods, startPod(ctx, t, scope, binaries[op], systemNamespace, op, fmt.Sprintf("%s-e2e-%d", op, i), ""))
 			}
 		}
 		for _, p := range pods {
@@ -92,7 +94,7 @@ func TestEndToEnd(t *testing.T) {
 	// The operators run until the test ends; their logs are printed if it fails.
 	t.Cleanup(func() {
 		for _, p := range pods {
-			p.stop()
+			p.Stop()
 		}
 	})
 
@@ -116,7 +118,7 @@ func TestEndToEnd(t *testing.T) {
 	step("rbac-one-verb-less", func(t *testing.T) {
 		// The replicas stop (and release their Leases): the crippled one must lead.
 		for _, p := range pods {
-			p.stop()
+			p.Stop()
 		}
 		checkStatusUpdateForbidden(ctx, t, scope, binaries["cert-operator"])
 	})
@@ -203,13 +205,13 @@ func configureVault(ctx context.Context, t *testing.T) {
 }
 
 // checkHealth waits until the pod's liveness and readiness endpoints answer 200.
-func checkHealth(t *testing.T, p *pod) {
-	eventually(t, 2*time.Minute, p.name+" healthy and ready", func() error {
-		if done, err := p.exited(); done {
-			t.Fatalf("%s exited: %v\n%s", p.name, err, p.log())
+func checkHealth(t *testing.T, p *pod.Pod) {
+	eventually(t, 2*time.Minute, p.Name+" healthy and ready", func() error {
+		if done, _ := p.Process().Exited(); done {
+			t.Fatal(p.Process().ExitError())
 		}
 		for _, path := range []string{"/healthz", "/readyz"} {
-			if code := p.get(path); code != 200 {
+			if code := get(p, path); code != 200 {
 				return fmt.Errorf("%s answered %d", path, code)
 			}
 		}
@@ -307,7 +309,7 @@ func checkStatusUpdateForbidden(ctx context.Context, t, scope *testing.T, binary
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	p := startPod(ctx, t, scope, binary, systemNamespace, "cert-operator", "cert-operator-e2e-limited", podOptions{APIServiceAccount: sa})
+	p := startPod(ctx, t, scope, binary, systemNamespace, "cert-operator", "cert-operator-e2e-limited", sa)
 
 	cert := `apiVersion: clusterpki.dev/v1alpha1
 kind: Certificate
@@ -325,7 +327,7 @@ spec:
 	kubectl(t, "apply", "-n", examplesNamespace, "-f", f)
 	// The API server's refusal, as the operator logs it (JSON escapes its quotes).
 	forbidden := func() string {
-		for _, line := range strings.Split(p.log(), "\n") {
+		for _, line := range strings.Split(p.Process().Log(), "\n") {
 			if strings.Contains(line, "cannot update resource") && strings.Contains(line, "certificates/status") {
 				return line
 			}
@@ -333,8 +335,8 @@ spec:
 		return ""
 	}
 	eventually(t, 2*time.Minute, "the limited cert-operator reports the forbidden status update", func() error {
-		if done, err := p.exited(); done {
-			t.Fatalf("limited cert-operator exited: %v\n%s", err, p.log())
+		if done, err := p.Process().Exited(); done {
+			t.Fatalf("limited cert-operator exited: %v\n%s", err, p.Process().Log())
 		}
 		if forbidden() == "" {
 			return errors.New("no log line saying it cannot update certificates/status yet")

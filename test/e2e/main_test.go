@@ -5,7 +5,7 @@
 // Deployments, issuing deploy/examples on a real kube-apiserver and Vault.
 //
 // The local control plane has no controller-manager or kubelet, so Deployments never make pods:
-// the test plays the kubelet's part for the operators (see pod.go).
+// the test plays the kubelet's part for the operators with the kit's pod package.
 package e2e
 
 import (
@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 var (

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/clusterpki/clusterpki/test/kit/proc"
 )
 
 func (e *Env) vaultFile(name string) string { return filepath.Join(e.Dir, "vault", name) }
@@ -32,7 +34,7 @@ ui            = false
 }
 
 func (e *Env) startVaultProcess() error {
-	p, err := startProcess("vault", filepath.Join(e.Dir, "vault.log"), envWithout("VAULT_"), e.bins.vault,
+	p, err := startProcess("vault", filepath.Join(e.Dir, "vault.log"), proc.EnvWithout("VAULT_"), e.bins.vault,
 		"server", "-config="+e.vaultFile("config.hcl"), "-log-level=warn")
 	if err != nil {
 		return err
@@ -102,7 +104,7 @@ func (e *Env) StopVault() {
 	e.mu.Lock()
 	p := e.vault
 	e.mu.Unlock()
-	p.stop()
+	p.Stop()
 }
 
 // StartVault starts Vault again on the same address with the same storage,
@@ -112,7 +114,7 @@ func (e *Env) StartVault(ctx context.Context) error {
 	p := e.vault
 	e.mu.Unlock()
 	if p != nil {
-		if done, _ := p.exited(); !done {
+		if done, _ := p.Exited(); !done {
 			return nil
 		}
 	}
