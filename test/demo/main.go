@@ -2,7 +2,7 @@
 // certificates it issued are real.
 //
 // It builds the operators if they are missing, starts a local etcd, kube-apiserver and Vault
-// (pkg/testenv), applies deploy/default with kubectl (CRDs, RBAC, ServiceAccounts), configures
+// (test/kit/testenv), applies deploy/default with kubectl (CRDs, RBAC, ServiceAccounts), configures
 // Vault's Kubernetes auth with deploy/vault/configure-kubernetes-auth.sh, runs both operators as
 // local processes the way their Deployments describe them (as their ServiceAccounts, logging in
 // to Vault with their tokens), applies deploy/examples and waits until every object is Ready.

@@ -83,7 +83,7 @@ func (g *procGroup) stopAll() {
 }
 
 // recordChildren lists in the pid file the running children of this process not yet in it:
-// pkg/testenv's etcd, kube-apiserver and Vault.
+// the kit's testenv etcd, kube-apiserver and Vault.
 func (g *procGroup) recordChildren() error {
 	known := map[int]bool{}
 	for _, e := range readPIDFile(g.pidFile) {

@@ -96,7 +96,7 @@ func (w indentWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// startEnv starts pkg/testenv's control plane in the state directory; the tools exist by now.
+// startEnv starts the kit's testenv control plane in the state directory; the tools exist by now.
 func (d *demo) startEnv(ctx context.Context) (string, error) {
 	env, err := testenv.Start(ctx, testenv.Options{Dir: d.path("cluster"), StartTimeout: 3 * time.Minute, Progress: indentWriter{d.out}})
 	if err != nil {
