@@ -17,11 +17,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	vaultapi "github.com/hashicorp/vault/api"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/clusterpki/clusterpki/test/kit/pod"
+	"github.com/clusterpki/clusterpki/test/kit/site"
 )
 
 const (
@@ -62,7 +62,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	step("apply", func(t *testing.T) {
-		applyDefault(t, reg)
+		applyDefault(ctx, t, reg)
 		for _, op := range operators {
 			d, err := env.KubeClient.AppsV1().Deployments(systemNamespace).Get(ctx, op, metav1.GetOptions{})
 			if err != nil {
@@ -148,60 +148,34 @@ func buildImages(t *testing.T, reg string) {
 
 // applyDefault applies deploy/default the way a user does, through an overlay that sets only
 // what deploy/default says a site sets: the images and Vault's address.
-func applyDefault(t *testing.T, reg string) {
-	dir := t.TempDir()
-	rel, err := filepath.Rel(dir, filepath.Join(repoRoot, "deploy", "default"))
-	if err != nil {
+func applyDefault(ctx context.Context, t *testing.T, reg string) {
+	var images []site.Image
+	for _, op := range operators {
+		images = append(images, site.Image{Operator: op, Name: reg + "/" + op, Tag: version})
+	}
+	if err := site.ApplyDefault(ctx, runLogged(t), env, repoRoot, t.TempDir(), images...); err != nil {
 		t.Fatal(err)
 	}
-	k := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - %s
-images:
-  - name: ghcr.io/clusterpki/ca-operator
-    newName: %s/ca-operator
-    newTag: %s
-  - name: ghcr.io/clusterpki/cert-operator
-    newName: %s/cert-operator
-    newTag: %s
-configMapGenerator:
-  - name: clusterpki-vault
-    behavior: merge
-    literals:
-      - vault-addr=%s
-      - vault-public-addr=%s
-`, rel, reg, version, reg, version, env.VaultAddr, env.VaultAddr)
-	writeFile(t, filepath.Join(dir, "kustomization.yaml"), []byte(k))
-	kubectl(t, "apply", "--server-side", "-k", dir)
-	kubectl(t, "wait", "--for=condition=Established", "--timeout=1m",
-		"crd/certificateauthorities.clusterpki.dev", "crd/certificates.clusterpki.dev")
 }
 
 // configureVault sets up Vault's Kubernetes auth with deploy/vault/configure-kubernetes-auth.sh,
-// against the test API server, with a token reviewer ServiceAccount bound to system:auth-delegator.
+// against the test API server.
 func configureVault(ctx context.Context, t *testing.T) {
-	const reviewer = "vault-token-reviewer"
-	_, err := env.KubeClient.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "e2e-vault-token-reviewer"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: reviewer, Namespace: "kube-system"}},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := site.ConfigureVaultAuth(ctx, runLogged(t), env, repoRoot, t.TempDir(), "e2e-vault-token-reviewer"); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := env.ServiceAccountToken(ctx, "kube-system", reviewer, nil, 2*time.Hour)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// runLogged runs commands for the site package, logging their output to t.
+func runLogged(t *testing.T) site.Run {
+	return func(ctx context.Context, extraEnv []string, name string, args ...string) error {
+		out, err := runErr(extraEnv, name, args...)
+		t.Log(strings.TrimSpace(out))
+		if err != nil {
+			return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return nil
 	}
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "reviewer.jwt"), []byte(tok))
-	out := run(t, []string{
-		"VAULT=" + vaultBinary(t), "VAULT_ADDR=" + env.VaultAddr, "VAULT_TOKEN=" + env.VaultRootToken,
-		"KUBERNETES_HOST=" + env.APIServerURL, "KUBERNETES_CA_FILE=" + env.CAFile,
-		"TOKEN_REVIEWER_JWT_FILE=" + filepath.Join(dir, "reviewer.jwt"),
-	}, filepath.Join(repoRoot, "deploy", "vault", "configure-kubernetes-auth.sh"))
-	t.Log(strings.TrimSpace(out))
 }
 
 // checkHealth waits until the pod's liveness and readiness endpoints answer 200.

@@ -11,7 +11,6 @@ package e2e
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/clusterpki/clusterpki/test/kit/testenv"
@@ -39,21 +38,4 @@ func requireTool(t *testing.T, name string) string {
 		t.Fatalf("the end-to-end test needs %s on PATH: %v", name, err)
 	}
 	return p
-}
-
-// vaultBinary returns the vault CLI built by scripts/build-tools.sh.
-func vaultBinary(t *testing.T) string {
-	t.Helper()
-	dir, err := testenv.BinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	matches, _ := filepath.Glob(filepath.Join(dir, "vault-v*"))
-	for _, m := range matches {
-		if filepath.Ext(m) != ".tmp" {
-			return m
-		}
-	}
-	t.Fatalf("no vault binary in %s (scripts/build-tools.sh vault)", dir)
-	return ""
 }
