@@ -50,9 +50,7 @@ func TestCANotFoundOrNotReadyThenReady(t *testing.T) {
 }
 
 func TestIssuance(t *testing.T) {
-	ns := newNamespace(t, "issue")
-	ca := setupVaultCA(t, ns, "issue")
-	createCA(t, ns, "ca", ca, true)
+	ns, ca := newTenant(t, "issue", "issue")
 	startOperator(t, ns)
 
 	createCertificate(t, certificate(ns, "web", func(c *v1alpha1.Certificate) {
@@ -130,9 +128,7 @@ func TestIssuance(t *testing.T) {
 }
 
 func TestKeyAlgorithms(t *testing.T) {
-	ns := newNamespace(t, "keys")
-	ca := setupVaultCA(t, ns, "keys")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "keys", "keys")
 	startOperator(t, ns)
 
 	size := func(n int32) *int32 { return &n }
@@ -169,9 +165,7 @@ func TestKeyAlgorithms(t *testing.T) {
 
 func TestRenewalWithShortTTL(t *testing.T) {
 	t.Parallel() // a minute of waiting: run alongside the other long tests
-	ns := newNamespace(t, "renew")
-	ca := setupVaultCA(t, ns, "renew")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "renew", "renew")
 	op := startOperator(t, ns)
 
 	// The shortest renewal interval the CRD admits: ttl 10m, renewBefore 90% of it.
@@ -200,9 +194,7 @@ func TestRenewalWithShortTTL(t *testing.T) {
 }
 
 func TestReissueTriggers(t *testing.T) {
-	ns := newNamespace(t, "triggers")
-	ca := setupVaultCA(t, ns, "triggers")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "triggers", "triggers")
 	startOperator(t, ns)
 	createCertificate(t, certificate(ns, "web"))
 	waitReady(t, ns, "web", metav1.ConditionTrue, "Issued")
@@ -255,9 +247,7 @@ func TestReissueTriggers(t *testing.T) {
 // Ready and a Warning says until when.
 func TestDamagedSecretWaitsForTheFloor(t *testing.T) {
 	t.Parallel() // a minute of waiting: run alongside the other long tests
-	ns := newNamespace(t, "damaged")
-	ca := setupVaultCA(t, ns, "damaged")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "damaged", "damaged")
 	op := startOperator(t, ns)
 
 	damage := map[string]func(t *testing.T){
@@ -315,9 +305,7 @@ func otherKey(t *testing.T) []byte {
 }
 
 func TestNonTriggersRestartAndResync(t *testing.T) {
-	ns := newNamespace(t, "steady")
-	ca := setupVaultCA(t, ns, "steady")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "steady", "steady")
 	op := startOperator(t, ns)
 	for _, name := range []string{"a", "b", "c"} {
 		createCertificate(t, certificate(ns, name))
@@ -362,9 +350,7 @@ func TestNonTriggersRestartAndResync(t *testing.T) {
 }
 
 func TestForeignSecretUntouched(t *testing.T) {
-	ns := newNamespace(t, "foreign")
-	ca := setupVaultCA(t, ns, "foreign")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "foreign", "foreign")
 	op := startOperator(t, ns)
 
 	foreign, err := env.KubeClient.CoreV1().Secrets(ns).Create(ctx(t), &corev1.Secret{
@@ -387,9 +373,7 @@ func TestForeignSecretUntouched(t *testing.T) {
 }
 
 func TestDisallowedName(t *testing.T) {
-	ns := newNamespace(t, "refused")
-	ca := setupVaultCA(t, ns, "refused")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "refused", "refused")
 	op := startOperator(t, ns)
 
 	createCertificate(t, certificate(ns, "evil", func(c *v1alpha1.Certificate) {
@@ -426,9 +410,7 @@ func TestDisallowedName(t *testing.T) {
 }
 
 func TestRevocationOnDelete(t *testing.T) {
-	ns := newNamespace(t, "revoke")
-	ca := setupVaultCA(t, ns, "revoke")
-	createCA(t, ns, "ca", ca, true)
+	ns, ca := newTenant(t, "revoke", "revoke")
 	startOperator(t, ns)
 
 	createCertificate(t, certificate(ns, "web", func(c *v1alpha1.Certificate) { c.Spec.RevocationPolicy = v1alpha1.RevocationPolicyOnDelete }))
@@ -450,9 +432,7 @@ func TestRevocationOnDelete(t *testing.T) {
 }
 
 func TestRevocationOnReissue(t *testing.T) {
-	ns := newNamespace(t, "revoke-reissue")
-	ca := setupVaultCA(t, ns, "revreissue")
-	createCA(t, ns, "ca", ca, true)
+	ns, ca := newTenant(t, "revoke-reissue", "revreissue")
 	startOperator(t, ns)
 
 	createCertificate(t, certificate(ns, "web", func(c *v1alpha1.Certificate) { c.Spec.RevocationPolicy = v1alpha1.RevocationPolicyOnReissue }))
@@ -531,9 +511,7 @@ func TestOperatorTokenCannotManageCAs(t *testing.T) {
 }
 
 func TestVaultDownThenBack(t *testing.T) {
-	ns := newNamespace(t, "vault-down")
-	ca := setupVaultCA(t, ns, "down")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "vault-down", "down")
 	op := startOperator(t, ns)
 
 	env.StopVault()

@@ -97,9 +97,7 @@ func TestNoReissueLoops(t *testing.T) {
 func TestDeletionDoesNotWaitForVault(t *testing.T) {
 	// Long enough that, on a loaded machine, the skip case is seen well before it.
 	const timeout = 30 * time.Second
-	ns := newNamespace(t, "no-hang")
-	ca := setupVaultCA(t, ns, "nohang")
-	createCA(t, ns, "ca", ca, true)
+	ns, ca := newTenant(t, "no-hang", "nohang")
 	op := startOperatorWith(t, ns, func(c *certoperator.Config) { c.FinalizerTimeout = timeout })
 	serials := map[string]string{}
 	for _, name := range []string{"web", "skip"} {

@@ -264,6 +264,16 @@ func parseCert(t *testing.T, data string) *x509.Certificate {
 	return cert
 }
 
+// newTenant creates namespace ns with a Ready CertificateAuthority "ca" of cluster clusterID,
+// its CA set up in Vault, and returns the namespace and the CA.
+func newTenant(t *testing.T, ns, clusterID string) (string, vaultCA) {
+	t.Helper()
+	newNamespace(t, ns)
+	ca := setupVaultCA(t, ns, clusterID)
+	createCA(t, ns, "ca", ca, true)
+	return ns, ca
+}
+
 // newNamespace creates a namespace for one test.
 func newNamespace(t *testing.T, name string) string {
 	t.Helper()
