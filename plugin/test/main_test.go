@@ -25,16 +25,13 @@ var (
 func TestMain(m *testing.M) {
 	var procs []*proc.Process
 	code := testenv.Main(m, func(e *testenv.Env) error {
-		env = e
-		var err error
-		if root, err = testenv.RepoRoot(); err != nil {
-			return err
-		}
+		env, root = e, e.RepoRoot
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		if err := e.InstallCRDs(ctx, filepath.Join(root, "deploy", "crds")); err != nil {
+		if err := e.InstallShippedCRDs(ctx); err != nil {
 			return err
 		}
+		var err error
 		procs, err = startOperators(ctx, e)
 		return err
 	})

@@ -38,11 +38,7 @@ var (
 // waits until the policies are enforced.
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
-		env = e
-		var err error
-		if repoRoot, err = testenv.RepoRoot(); err != nil {
-			return err
-		}
+		env, repoRoot = e, e.RepoRoot
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		if err := applyDefault(ctx); err != nil {

@@ -32,16 +32,13 @@ var (
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
-		env = e
-		var err error
-		if repoRoot, err = testenv.RepoRoot(); err != nil {
-			return err
-		}
+		env, repoRoot = e, e.RepoRoot
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if err := e.InstallCRDs(ctx, filepath.Join(repoRoot, "deploy", "crds")); err != nil {
+		if err := e.InstallShippedCRDs(ctx); err != nil {
 			return err
 		}
+		var err error
 		if client, err = clientset.NewForConfig(e.RESTConfig); err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 		env = e
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if err := e.InstallCRDs(ctx, "../../deploy/crds"); err != nil {
+		if err := e.InstallShippedCRDs(ctx); err != nil {
 			return err
 		}
 		var err error

@@ -6,7 +6,6 @@ package crd
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,12 +17,8 @@ var env *testenv.Env
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
 		env = e
-		root, err := testenv.RepoRoot()
-		if err != nil {
-			return err
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		return e.InstallCRDs(ctx, filepath.Join(root, "deploy", "crds"))
+		return e.InstallShippedCRDs(ctx)
 	}))
 }

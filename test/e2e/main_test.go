@@ -23,10 +23,8 @@ var (
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
-		env = e
-		var err error
-		repoRoot, err = testenv.RepoRoot()
-		return err
+		env, repoRoot = e, e.RepoRoot
+		return nil
 	}))
 }
 

@@ -41,6 +41,8 @@ type Options struct {
 type Env struct {
 	// Dir is the work directory; logs are Dir/*.log.
 	Dir string
+	// RepoRoot is the clusterpki checkout (see the function RepoRoot): deploy/, scripts/.
+	RepoRoot string
 	// APIServerURL is the https URL of kube-apiserver.
 	APIServerURL string
 	// CAFile and CAData hold the CA that signed the API server's serving
@@ -91,6 +93,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		progress = os.Stderr
 	}
 	var err error
+	if e.RepoRoot, err = RepoRoot(); err != nil {
+		return nil, err
+	}
 	if e.bins, err = findBinaries(ctx, progress); err != nil {
 		return nil, err
 	}
