@@ -27,12 +27,11 @@ var (
 	client    clientset.Interface
 	rootVault *vaultapi.Client // root token: for assertions and out-of-band changes only
 	opToken   string           // token with only the ca-operator policy
-	repoRoot  string
 )
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
-		env, repoRoot = e, e.RepoRoot
+		env = e
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if err := e.InstallShippedCRDs(ctx); err != nil {
@@ -48,7 +47,7 @@ func TestMain(m *testing.M) {
 			return err
 		}
 		rootVault.SetToken(e.VaultRootToken)
-		policy, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "vault", "ca-operator.hcl"))
+		policy, err := os.ReadFile(filepath.Join(env.RepoRoot, "deploy", "vault", "ca-operator.hcl"))
 		if err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ import (
 // markers, without the code fence: the procedure exactly as the README gives it.
 func migrationBlock(t *testing.T) string {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "vault", "README.md"))
+	readme, err := os.ReadFile(filepath.Join(env.RepoRoot, "deploy", "vault", "README.md"))
 	require.NoError(t, err)
 	_, rest, ok := strings.Cut(string(readme), "<!-- migration:begin -->")
 	require.True(t, ok, "README has no migration:begin marker")

@@ -112,7 +112,7 @@ func (d *demo) startEnv(ctx context.Context) (string, error) {
 // applyDefault applies deploy/default through an overlay that sets what deploy/default says a
 // site sets: Vault's address (the images are not used: the demo runs the binaries).
 func (d *demo) applyDefault(ctx context.Context) (string, error) {
-	if err := site.ApplyDefault(ctx, d.logTo("kubectl"), d.env, d.root, d.path("deploy")); err != nil {
+	if err := site.ApplyDefault(ctx, d.logTo("kubectl"), d.env, d.path("deploy")); err != nil {
 		return "", err
 	}
 	return "CRDs, namespace " + systemNamespace + ", ServiceAccounts, RBAC, tenant roles, admission policies, Deployments (which the demo runs as processes)", nil
@@ -120,7 +120,7 @@ func (d *demo) applyDefault(ctx context.Context) (string, error) {
 
 // configureVault runs deploy/vault/configure-kubernetes-auth.sh against the local API server.
 func (d *demo) configureVault(ctx context.Context) (string, error) {
-	if err := site.ConfigureVaultAuth(ctx, d.logTo("vault-setup"), d.env, d.root, d.path("vault-setup"), "clusterpki-demo-vault-token-reviewer"); err != nil {
+	if err := site.ConfigureVaultAuth(ctx, d.logTo("vault-setup"), d.env, d.path("vault-setup"), "clusterpki-demo-vault-token-reviewer"); err != nil {
 		return "", err
 	}
 	return "roles clusterpki-ca-operator and clusterpki-cert-operator, policies from deploy/vault/*.hcl", nil

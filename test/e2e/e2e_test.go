@@ -100,7 +100,7 @@ func TestEndToEnd(t *testing.T) {
 
 	step("examples", func(t *testing.T) {
 		kubectl(t, "create", "namespace", examplesNamespace)
-		kubectl(t, "apply", "-n", examplesNamespace, "-f", filepath.Join(repoRoot, "deploy", "examples"))
+		kubectl(t, "apply", "-n", examplesNamespace, "-f", filepath.Join(env.RepoRoot, "deploy", "examples"))
 		for _, kind := range []string{"certificateauthorities", "certificates"} {
 			out, err := runErr(nil, "kubectl", "--kubeconfig="+env.Kubeconfig, "wait", "-n", examplesNamespace,
 				"--for=condition=Ready", "--timeout=5m", kind, "--all")
@@ -138,7 +138,7 @@ func buildImages(t *testing.T, reg string) {
 	out := run(t, []string{
 		"REGISTRY=" + reg, "VERSION=" + version, "COMMIT=e2e",
 		"IMAGE_BIN_DIR=" + t.TempDir(),
-	}, filepath.Join(repoRoot, "scripts", "images.sh"))
+	}, filepath.Join(env.RepoRoot, "scripts", "images.sh"))
 	for _, op := range operators {
 		if !strings.Contains(out, imageRef(reg, op)+"@sha256:") {
 			t.Errorf("images.sh did not report pushing %s:\n%s", imageRef(reg, op), out)
@@ -153,7 +153,7 @@ func applyDefault(ctx context.Context, t *testing.T, reg string) {
 	for _, op := range operators {
 		images = append(images, site.Image{Operator: op, Name: reg + "/" + op, Tag: version})
 	}
-	if err := site.ApplyDefault(ctx, runLogged(t), env, repoRoot, t.TempDir(), images...); err != nil {
+	if err := site.ApplyDefault(ctx, runLogged(t), env, t.TempDir(), images...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -161,7 +161,7 @@ func applyDefault(ctx context.Context, t *testing.T, reg string) {
 // configureVault sets up Vault's Kubernetes auth with deploy/vault/configure-kubernetes-auth.sh,
 // against the test API server.
 func configureVault(ctx context.Context, t *testing.T) {
-	if err := site.ConfigureVaultAuth(ctx, runLogged(t), env, repoRoot, t.TempDir(), "e2e-vault-token-reviewer"); err != nil {
+	if err := site.ConfigureVaultAuth(ctx, runLogged(t), env, t.TempDir(), "e2e-vault-token-reviewer"); err != nil {
 		t.Fatal(err)
 	}
 }

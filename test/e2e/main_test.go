@@ -16,14 +16,11 @@ import (
 	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
-var (
-	env      *testenv.Env
-	repoRoot string
-)
+var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
-		env, repoRoot = e, e.RepoRoot
+		env = e
 		return nil
 	}))
 }

@@ -28,14 +28,14 @@ type Image struct {
 	Operator, Name, Tag string
 }
 
-// ApplyDefault writes into dir an overlay of <repoRoot>/deploy/default that points the
+// ApplyDefault writes into dir an overlay of env's checkout's deploy/default that points the
 // clusterpki-vault ConfigMap at env's Vault and replaces images, applies it with kubectl
 // (server-side, as env's administrator) and waits until the CRDs are Established.
-func ApplyDefault(ctx context.Context, run Run, env *testenv.Env, repoRoot, dir string, images ...Image) error {
+func ApplyDefault(ctx context.Context, run Run, env *testenv.Env, dir string, images ...Image) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	rel, err := filepath.Rel(dir, filepath.Join(repoRoot, "deploy", "default"))
+	rel, err := filepath.Rel(dir, filepath.Join(env.RepoRoot, "deploy", "default"))
 	if err != nil {
 		return err
 	}
@@ -73,10 +73,10 @@ resources:
 }
 
 // ConfigureVaultAuth sets up Vault's Kubernetes auth on env with
-// <repoRoot>/deploy/vault/configure-kubernetes-auth.sh, against env's API server, with a token
+// deploy/vault/configure-kubernetes-auth.sh of env's checkout, against env's API server, with a token
 // reviewer ServiceAccount bound to system:auth-delegator (ClusterRoleBinding binding) whose
 // token it writes into dir.
-func ConfigureVaultAuth(ctx context.Context, run Run, env *testenv.Env, repoRoot, dir, binding string) error {
+func ConfigureVaultAuth(ctx context.Context, run Run, env *testenv.Env, dir, binding string) error {
 	const reviewer = "vault-token-reviewer"
 	_, err := env.KubeClient.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: binding},
@@ -105,5 +105,5 @@ func ConfigureVaultAuth(ctx context.Context, run Run, env *testenv.Env, repoRoot
 		"VAULT=" + vaultBin, "VAULT_ADDR=" + env.VaultAddr, "VAULT_TOKEN=" + env.VaultRootToken,
 		"KUBERNETES_HOST=" + env.APIServerURL, "KUBERNETES_CA_FILE=" + env.CAFile,
 		"TOKEN_REVIEWER_JWT_FILE=" + jwt,
-	}, filepath.Join(repoRoot, "deploy", "vault", "configure-kubernetes-auth.sh"))
+	}, filepath.Join(env.RepoRoot, "deploy", "vault", "configure-kubernetes-auth.sh"))
 }
