@@ -332,7 +332,7 @@ func TestVaultStoppedThenBack(t *testing.T) {
 func TestShortLivedTokenIsRenewed(t *testing.T) {
 	// A token living 6 seconds: the client renews it in the background, so work done long
 	// after its first TTL still succeeds.
-	short, err := policyToken("ca-operator", "6s")
+	short, err := env.PolicyToken(t.Context(), "ca-operator", "6s")
 	require.NoError(t, err)
 	startOperator(t, short)
 	ns := namespace(t)

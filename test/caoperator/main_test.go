@@ -4,9 +4,7 @@ package caoperator
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -47,27 +45,12 @@ func TestMain(m *testing.M) {
 			return err
 		}
 		rootVault.SetToken(e.VaultRootToken)
-		policy, err := os.ReadFile(filepath.Join(env.RepoRoot, "deploy", "vault", "ca-operator.hcl"))
-		if err != nil {
+		if err := e.WriteOperatorPolicy(ctx, "ca-operator"); err != nil {
 			return err
 		}
-		if err := rootVault.Sys().PutPolicy("ca-operator", string(policy)); err != nil {
-			return fmt.Errorf("write ca-operator policy: %w", err)
-		}
-		opToken, err = policyToken("ca-operator", "24h")
+		opToken, err = e.PolicyToken(ctx, "ca-operator", "24h")
 		return err
 	}))
-}
-
-// policyToken creates a renewable token holding only the named policy.
-func policyToken(policy, ttl string) (string, error) {
-	s, err := rootVault.Auth().Token().Create(&vaultapi.TokenCreateRequest{
-		Policies: []string{policy}, TTL: ttl, NoParent: true, Renewable: ptr(true),
-	})
-	if err != nil {
-		return "", fmt.Errorf("create %s token: %w", policy, err)
-	}
-	return s.Auth.ClientToken, nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -49,7 +49,7 @@ func tokenClient(t *testing.T, policyFile string) *vaultapi.Client {
 	require.NoError(t, err)
 	name := "shipped-" + policyFile
 	require.NoError(t, rootVault.Sys().PutPolicy(name, string(policy)))
-	tok, err := policyToken(name, "1h")
+	tok, err := env.PolicyToken(t.Context(), name, "1h")
 	require.NoError(t, err)
 	c, err := rootVault.Clone()
 	require.NoError(t, err)

@@ -6,7 +6,6 @@ package certoperator
 import (
 	"context"
 	"crypto/x509"
-	"fmt"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -57,25 +56,11 @@ func TestMain(m *testing.M) {
 		if client, err = versioned.NewForConfig(e.RESTConfig); err != nil {
 			return err
 		}
-		root, err := e.VaultClient()
-		if err != nil {
+		if err := e.WriteOperatorPolicy(ctx, policyName); err != nil {
 			return err
 		}
-		policy, err := os.ReadFile("../../deploy/vault/cert-operator.hcl")
-		if err != nil {
-			return err
-		}
-		if err := root.Sys().PutPolicyWithContext(ctx, policyName, string(policy)); err != nil {
-			return fmt.Errorf("write policy: %w", err)
-		}
-		tok, err := root.Auth().Token().CreateWithContext(ctx, &vaultapi.TokenCreateRequest{
-			Policies: []string{policyName}, TTL: "2h", DisplayName: "cert-operator-test",
-		})
-		if err != nil {
-			return fmt.Errorf("create operator token: %w", err)
-		}
-		opToken = tok.Auth.ClientToken
-		return nil
+		opToken, err = e.PolicyToken(ctx, policyName, "2h")
+		return err
 	}))
 }
 

@@ -123,3 +123,37 @@ func (e *Env) StartVault(ctx context.Context) error {
 	}
 	return e.initVault(ctx)
 }
+
+// WriteOperatorPolicy writes the Vault policy an operator ships (deploy/vault/<operator>.hcl of
+// RepoRoot) under the name operator.
+func (e *Env) WriteOperatorPolicy(ctx context.Context, operator string) error {
+	policy, err := os.ReadFile(filepath.Join(e.RepoRoot, "deploy", "vault", operator+".hcl"))
+	if err != nil {
+		return err
+	}
+	c, err := e.VaultClient()
+	if err != nil {
+		return err
+	}
+	if err := c.Sys().PutPolicyWithContext(ctx, operator, string(policy)); err != nil {
+		return fmt.Errorf("testenv: write policy %s: %w", operator, err)
+	}
+	return nil
+}
+
+// PolicyToken returns a new renewable orphan Vault token that holds only policy and lives ttl
+// (a Vault duration such as "24h").
+func (e *Env) PolicyToken(ctx context.Context, policy, ttl string) (string, error) {
+	c, err := e.VaultClient()
+	if err != nil {
+		return "", err
+	}
+	renewable := true
+	s, err := c.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{
+		Policies: []string{policy}, TTL: ttl, NoParent: true, Renewable: &renewable,
+	})
+	if err != nil {
+		return "", fmt.Errorf("testenv: create %s token: %w", policy, err)
+	}
+	return s.Auth.ClientToken, nil
+}
