@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-MODULES      := apis pkg ca-operator cert-operator plugin test bench
+MODULES      := apis pkg ca-operator cert-operator plugin test test/kit bench
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS      := -s -w -X github.com/clusterpki/clusterpki/pkg/version.Version=$(VERSION) -X github.com/clusterpki/clusterpki/pkg/version.Commit=$(COMMIT)

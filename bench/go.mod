@@ -4,12 +4,14 @@ go 1.26.0
 
 require (
 	github.com/clusterpki/clusterpki/apis v0.0.0
-	github.com/clusterpki/clusterpki/pkg v0.0.0
+	github.com/clusterpki/clusterpki/pkg v0.0.0 // indirect
+	github.com/clusterpki/clusterpki/test/kit v0.0.0
 )
 
 replace (
 	github.com/clusterpki/clusterpki/apis => ../apis
 	github.com/clusterpki/clusterpki/pkg => ../pkg
+	github.com/clusterpki/clusterpki/test/kit => ../test/kit
 )
 
 require (
@@ -80,5 +82,5 @@ require (
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
-	sigs.k8s.io/yaml v1.6.0
+	sigs.k8s.io/yaml v1.6.0 // indirect
 )

@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/clusterpki/clusterpki/apis v0.0.0
-	github.com/clusterpki/clusterpki/pkg v0.0.0
+	github.com/clusterpki/clusterpki/test/kit v0.0.0
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
 	k8s.io/api v0.37.2
@@ -79,4 +79,5 @@ require (
 replace (
 	github.com/clusterpki/clusterpki/apis => ../apis
 	github.com/clusterpki/clusterpki/pkg => ../pkg
+	github.com/clusterpki/clusterpki/test/kit => ../test/kit
 )

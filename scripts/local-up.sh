@@ -23,7 +23,7 @@ fi
 "${SCRIPTS_DIR}/build-tools.sh" etcd kube-apiserver vault
 log "building localenv"
 mkdir -p "${DIR}/bin"
-(cd "${REPO_ROOT}/pkg" && go build -o "${DIR}/bin/localenv" ./testenv/cmd/localenv)
+(cd "${REPO_ROOT}/test/kit" && go build -o "${DIR}/bin/localenv" ./cmd/localenv)
 
 args=(up --dir "${DIR}")
 [[ -n "${LOCALENV_CRDS:-}" ]] && args+=(--crds "${LOCALENV_CRDS}")

@@ -5,11 +5,13 @@ go 1.26.0
 require (
 	github.com/clusterpki/clusterpki/apis v0.0.0
 	github.com/clusterpki/clusterpki/pkg v0.0.0
+	github.com/clusterpki/clusterpki/test/kit v0.0.0
 )
 
 replace (
 	github.com/clusterpki/clusterpki/apis => ../apis
 	github.com/clusterpki/clusterpki/pkg => ../pkg
+	github.com/clusterpki/clusterpki/test/kit => ./kit
 )
 
 require (

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	cpinformers "github.com/clusterpki/clusterpki/apis/generated/informers/externalversions"
 )
@@ -174,13 +175,9 @@ func (b *baselineIssuer) issue(ctx context.Context, c *v1alpha1.Certificate) err
 	if ic, ok := resp.Data["issuing_ca"].(string); ok {
 		chain = strings.TrimSpace(leafPEM) + "\n" + ic
 	}
-	block, _ := pem.Decode([]byte(leafPEM))
-	if block == nil {
-		return fmt.Errorf("baseline: no certificate from Vault for %s", c.Name)
-	}
-	leaf, err := x509.ParseCertificate(block.Bytes)
+	leaf, err := contract.ParseCertificate([]byte(leafPEM))
 	if err != nil {
-		return err
+		return fmt.Errorf("baseline: certificate from Vault for %s: %w", c.Name, err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
@@ -192,7 +189,7 @@ func (b *baselineIssuer) issue(ctx context.Context, c *v1alpha1.Certificate) err
 		Data: map[string][]byte{
 			corev1.TLSCertKey:       []byte(chain),
 			corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-			"ca.crt":                []byte(ca.rootPEM),
+			contract.TrustKey:       []byte(ca.rootPEM),
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -204,7 +201,7 @@ func (b *baselineIssuer) issue(ctx context.Context, c *v1alpha1.Certificate) err
 		ObservedGeneration: c.Generation,
 		Conditions: []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Issued",
 			Message: "baseline", ObservedGeneration: c.Generation, LastTransitionTime: metav1.Now()}},
-		NotBefore: &nb, NotAfter: &na, SerialNumber: leaf.SerialNumber.String(),
+		NotBefore: &nb, NotAfter: &na, SerialNumber: contract.Serial(leaf.SerialNumber),
 	}
 	if _, err := b.client.ClusterpkiV1alpha1().Certificates(c.Namespace).UpdateStatus(ctx, c, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("baseline status %s: %w", c.Name, err)

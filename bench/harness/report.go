@@ -5,11 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -402,31 +403,23 @@ func (r *Results) markdown() string {
 	return b.String()
 }
 
-func joinMap(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s `%s`", k, m[k]))
-	}
-	return strings.Join(parts, ", ")
-}
+// joinMap lists m's entries sorted by key, each as "key `value`".
+func joinMap(m map[string]string) string { return joinSorted(m, "%s `%s`") }
 
+// joinFloatMap lists m's entries sorted by key, each as "key value" (two decimals); "none"
+// when m is empty.
 func joinFloatMap(m map[string]float64) string {
 	if len(m) == 0 {
 		return "none"
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	return joinSorted(m, "%s %.2f")
+}
+
+// joinSorted formats each entry of m (key, then value) with format, sorted by key, joined by commas.
+func joinSorted[V any](m map[string]V, format string) string {
 	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf(format, k, m[k]))
 	}
 	return strings.Join(parts, ", ")
 }

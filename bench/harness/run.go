@@ -18,8 +18,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 const (
@@ -49,8 +50,8 @@ type run struct {
 	client   versioned.Interface
 	vault    *vaultapi.Client
 	own      atomic.Int64 // the harness's own API requests
-	certOp   *operatorProc
-	caOp     *operatorProc
+	certOp   *operator
+	caOp     *operator
 	res      *Results
 	repoRoot string
 }
@@ -88,10 +89,10 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	defer env.Stop() //nolint:errcheck
 	err = r.all(ctx, work)
 	if r.certOp != nil {
-		r.certOp.stop()
+		r.certOp.Stop()
 	}
 	if r.caOp != nil {
-		r.caOp.stop()
+		r.caOp.Stop()
 	}
 	r.res.finish(err)
 	if werr := r.res.write(cfg.ResultsDir); werr != nil && err == nil {
@@ -188,26 +189,21 @@ func (r *run) setup(ctx context.Context, work string) error {
 		}
 		// The operator runs as its shipped Deployment runs it (arguments, environment, memory
 		// limit); only addresses, auth and the namespace it watches are the bench's.
-		sh, err := readShipped(r.repoRoot, name)
-		if err != nil {
-			return err
-		}
-		env := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "VAULT_ADDR=" + r.env.VaultAddr,
-			"VAULT_TOKEN=" + tokens[name], "CLUSTERPKI_VAULT_TOKEN=" + tokens[name]}, sh.Env...)
-		flags := map[string]string{
-			"kubeconfig": r.env.Kubeconfig, "vault-addr": r.env.VaultAddr, "vault-auth": "token",
-			"vault-token-file": tokenFile, "leader-elect": "false",
-			"namespace": opNS, "vault-public-addr": r.env.VaultAddr,
+		env := []string{"VAULT_ADDR=" + r.env.VaultAddr, "VAULT_TOKEN=" + tokens[name], "CLUSTERPKI_VAULT_TOKEN=" + tokens[name]}
+		flags := []string{"--kubeconfig=" + r.env.Kubeconfig, "--vault-addr=" + r.env.VaultAddr, "--vault-auth=token",
+			"--vault-token-file=" + tokenFile, "--leader-elect=false", "--namespace=" + opNS}
+		if name == "ca-operator" {
+			flags = append(flags, "--vault-public-addr="+r.env.VaultAddr)
 		}
 		if name == "cert-operator" && r.cfg.ProfileDir != "" {
-			flags["profiling"] = "true"
+			flags = append(flags, "--profiling=true")
 		}
-		op, err := newOperator(ctx, name, filepath.Join(r.cfg.BinDir, name), logDir, env, sh.Args, flags)
+		op, err := newOperator(ctx, r.repoRoot, name, filepath.Join(r.cfg.BinDir, name), work, logDir, env, flags)
 		if err != nil {
 			return err
 		}
-		r.res.Shipped[name] = shippedRecord{Manifest: strings.TrimPrefix(sh.Path, r.repoRoot+"/"), Args: sh.Args, Env: sh.Env,
-			MemoryLimitMiB: float64(sh.MemoryLimitBytes) / (1 << 20)}
+		r.res.Shipped[name] = shippedRecord{Manifest: op.manifest, Args: op.ContainerArgs, Env: op.ContainerEnv,
+			MemoryLimitMiB: float64(op.MemoryLimitBytes) / (1 << 20)}
 		if err := op.start(ctx); err != nil {
 			return err
 		}
@@ -216,7 +212,7 @@ func (r *run) setup(ctx context.Context, work string) error {
 		} else {
 			r.certOp = op
 		}
-		r.res.OperatorArgs[name] = strings.Join(op.args, " ")
+		r.res.OperatorArgs[name] = strings.Join(op.Args, " ")
 	}
 	return nil
 }
@@ -335,11 +331,11 @@ func (r *run) issuingCAs(ctx context.Context, n int) (map[string]issuingCA, erro
 		if len(ca.Status.Roles) == 0 {
 			return nil, fmt.Errorf("CA %s lists no roles", ca.Name)
 		}
-		cm, err := r.kube.CoreV1().ConfigMaps(opNS).Get(ctx, ca.Name+"-ca", metav1.GetOptions{})
+		cm, err := r.kube.CoreV1().ConfigMaps(opNS).Get(ctx, contract.ConfigMapName(ca.Name), metav1.GetOptions{})
 		if err != nil {
 			return nil, err
 		}
-		out[ca.Name] = issuingCA{signPath: ca.Status.Roles[0].SignPath, rootPEM: cm.Data["ca.crt"]}
+		out[ca.Name] = issuingCA{signPath: ca.Status.Roles[0].SignPath, rootPEM: cm.Data[contract.TrustKey]}
 	}
 	return out, nil
 }
@@ -671,7 +667,7 @@ func (r *run) restart(ctx context.Context) error {
 // how long it takes to re-observe them all, and what it re-issued or wrote meanwhile.
 func (r *run) restartAt(ctx context.Context, n int) (RestartFigures, error) {
 	var rs RestartFigures
-	r.certOp.kill()
+	r.certOp.Kill()
 	start := time.Now()
 	if err := r.certOp.start(ctx); err != nil {
 		return rs, err
@@ -746,7 +742,7 @@ func (r *run) fetchProfile(ctx context.Context, path, file string) error {
 		return err
 	}
 	c := &http.Client{Timeout: time.Duration(r.cfg.ProfileSeconds+60) * time.Second}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.certOp.metricsAddr+"/debug/pprof/"+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.certOp.MetricsAddr+"/debug/pprof/"+path, nil)
 	if err != nil {
 		return err
 	}

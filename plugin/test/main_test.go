@@ -5,16 +5,14 @@ package plugintest
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/proc"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 var (
@@ -25,36 +23,32 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	var procs []*exec.Cmd
+	var procs []*proc.Process
 	code := testenv.Main(m, func(e *testenv.Env) error {
-		env = e
-		var err error
-		if root, err = testenv.RepoRoot(); err != nil {
-			return err
-		}
+		env, root = e, e.RepoRoot
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		if err := e.InstallCRDs(ctx, filepath.Join(root, "deploy", "crds")); err != nil {
+		if err := e.InstallShippedCRDs(ctx); err != nil {
 			return err
 		}
+		var err error
 		procs, err = startOperators(ctx, e)
 		return err
 	})
 	for _, p := range procs {
-		_ = p.Process.Signal(syscall.SIGTERM)
-		_ = p.Wait()
+		p.Stop()
 	}
 	os.Exit(code)
 }
 
 // startOperators builds both operators from the checkout and runs them against env, logging in
 // to Vault with the root token, each with its own /metrics address; it waits for /readyz.
-func startOperators(ctx context.Context, e *testenv.Env) ([]*exec.Cmd, error) {
+func startOperators(ctx context.Context, e *testenv.Env) ([]*proc.Process, error) {
 	bin, err := os.MkdirTemp("", "clusterpki-plugin-test-")
 	if err != nil {
 		return nil, err
 	}
-	var procs []*exec.Cmd
+	var procs []*proc.Process
 	for _, name := range []string{"ca-operator", "cert-operator"} {
 		path := filepath.Join(bin, name)
 		build := exec.CommandContext(ctx, "go", "build", "-o", path, ".")
@@ -62,60 +56,22 @@ func startOperators(ctx context.Context, e *testenv.Env) ([]*exec.Cmd, error) {
 		if out, err := build.CombinedOutput(); err != nil {
 			return procs, fmt.Errorf("go build %s: %v\n%s", name, err, out)
 		}
-		addr, err := freeAddr()
+		addr, err := proc.FreeAddr()
 		if err != nil {
 			return procs, err
 		}
-		logPath := filepath.Join(e.Dir, name+".log")
-		logFile, err := os.Create(logPath)
+		p, err := proc.Start(proc.Spec{Name: name, Path: path, LogPath: filepath.Join(e.Dir, name+".log"),
+			Args: []string{"--kubeconfig=" + e.Kubeconfig, "--metrics-addr=" + addr, "--leader-elect=false",
+				"--vault-addr=" + e.VaultAddr, "--vault-auth=token"},
+			Env: append(os.Environ(), "VAULT_TOKEN="+e.VaultRootToken)})
 		if err != nil {
 			return procs, err
 		}
-		cmd := exec.Command(path, "--kubeconfig="+e.Kubeconfig, "--metrics-addr="+addr, "--leader-elect=false",
-			"--vault-addr="+e.VaultAddr, "--vault-auth=token")
-		cmd.Env = append(os.Environ(), "VAULT_TOKEN="+e.VaultRootToken)
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := testenv.Spawn(cmd); err != nil {
-			return procs, fmt.Errorf("start %s: %w", name, err)
-		}
-		procs = append(procs, cmd)
+		procs = append(procs, p)
 		metricsAddrs[name] = addr
-		if err := waitReady(ctx, "http://"+addr+"/readyz"); err != nil {
-			return procs, fmt.Errorf("%s not ready: %w; log %s:\n%s", name, err, logPath, testenv.Tail(logPath, 20))
+		if err := p.WaitReady(ctx, "http://"+addr+"/readyz", time.Minute); err != nil {
+			return procs, err
 		}
 	}
 	return procs, nil
-}
-
-// waitReady polls url until it answers 200.
-func waitReady(ctx context.Context, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (last: %v)", url, ctx.Err(), err)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// freeAddr returns a free loopback address.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

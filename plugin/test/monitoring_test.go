@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 // The monitoring component is tested here because this suite runs both operators as the

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -289,9 +288,7 @@ func isFalse(conds []metav1.Condition) bool {
 
 func firstCert(t *testing.T, data []byte) *x509.Certificate {
 	t.Helper()
-	block, _ := pem.Decode(data)
-	require.NotNil(t, block)
-	c, err := x509.ParseCertificate(block.Bytes)
+	c, err := contract.ParseCertificate(data)
 	require.NoError(t, err)
 	return c
 }

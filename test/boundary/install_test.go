@@ -25,7 +25,7 @@ import (
 func TestInstallIntoAnotherNamespace(t *testing.T) {
 	const elsewhere = "pki-elsewhere"
 	dir := t.TempDir()
-	rel, err := filepath.Rel(dir, filepath.Join(repoRoot, "deploy", "default"))
+	rel, err := filepath.Rel(dir, filepath.Join(env.RepoRoot, "deploy", "default"))
 	require.NoError(t, err)
 	overlay := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: %s\nresources:\n  - %s\n", elsewhere, rel)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(overlay), 0o644))

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 const (
@@ -29,20 +29,13 @@ const (
 	certOperatorUser = "system:serviceaccount:" + systemNamespace + ":cert-operator"
 )
 
-var (
-	env      *testenv.Env
-	repoRoot string
-)
+var env *testenv.Env
 
 // TestMain starts the control plane, applies deploy/default, fills the aggregated roles and
 // waits until the policies are enforced.
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
 		env = e
-		var err error
-		if repoRoot, err = testenv.RepoRoot(); err != nil {
-			return err
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		if err := applyDefault(ctx); err != nil {
@@ -58,7 +51,7 @@ func TestMain(m *testing.M) {
 // applyDefault applies deploy/default exactly as README says, with kubectl, and waits for the
 // CRDs. The Deployments it creates never run: there is no kubelet, and no operator is needed.
 func applyDefault(ctx context.Context) error {
-	if out, err := kubectl(ctx, "apply", "--server-side", "-k", filepath.Join(repoRoot, "deploy", "default")); err != nil {
+	if out, err := kubectl(ctx, "apply", "--server-side", "-k", filepath.Join(env.RepoRoot, "deploy", "default")); err != nil {
 		return fmt.Errorf("kubectl apply -k deploy/default: %w\n%s", err, out)
 	}
 	if out, err := kubectl(ctx, "wait", "--for=condition=Established", "--timeout=1m",

@@ -140,7 +140,7 @@ func vaultToken(t *testing.T, name string) string {
 	t.Helper()
 	root, err := env.VaultClient()
 	require.NoError(t, err)
-	policy, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "vault", name+".hcl"))
+	policy, err := os.ReadFile(filepath.Join(env.RepoRoot, "deploy", "vault", name+".hcl"))
 	require.NoError(t, err)
 	require.NoError(t, root.Sys().PutPolicy(name, string(policy)))
 	renewable := true

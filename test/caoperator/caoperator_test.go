@@ -2,8 +2,6 @@ package caoperator
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/pkg/vault"
 )
 
@@ -41,8 +40,7 @@ func TestProvisioningMatchesSpec(t *testing.T) {
 
 	// The root in Vault is what status says, with the spec's name.
 	root := parsePEM(t, vaultRead(t, rootOf(ns, "prov")+"/issuer/default/json")["certificate"].(string))[0]
-	sum := sha256.Sum256(root.Raw)
-	assert.Equal(t, hex.EncodeToString(sum[:]), ca.Status.Root.FingerprintSHA256)
+	assert.Equal(t, contract.Fingerprint(root), ca.Status.Root.FingerprintSHA256)
 	assert.Equal(t, "prov root", root.Subject.CommonName)
 	assert.InDelta(t, 87600, root.NotAfter.Sub(root.NotBefore).Hours(), 1)
 
@@ -260,7 +258,7 @@ func TestOutOfBandDeletionIsRepaired(t *testing.T) {
 	require.True(t, assertEventually(30*time.Second, func() bool {
 		cm, err := env.KubeClient.CoreV1().ConfigMaps(ns).Get(context.Background(), "drift-ca", metav1.GetOptions{})
 		return err == nil && len(parsePEM(t, cm.Data["ca.crt"])) == 1 &&
-			hex.EncodeToString(sha(parsePEM(t, cm.Data["ca.crt"])[0].Raw)) == after.Status.Root.FingerprintSHA256
+			contract.Fingerprint(parsePEM(t, cm.Data["ca.crt"])[0]) == after.Status.Root.FingerprintSHA256
 	}))
 	verifyWithRoot(t, ns, after, leaf, chain)
 
@@ -334,7 +332,7 @@ func TestVaultStoppedThenBack(t *testing.T) {
 func TestShortLivedTokenIsRenewed(t *testing.T) {
 	// A token living 6 seconds: the client renews it in the background, so work done long
 	// after its first TTL still succeeds.
-	short, err := policyToken("ca-operator", "6s")
+	short, err := env.PolicyToken(t.Context(), "ca-operator", "6s")
 	require.NoError(t, err)
 	startOperator(t, short)
 	ns := namespace(t)
@@ -386,9 +384,4 @@ func conditionMessage(ca *v1alpha1.CertificateAuthority) string {
 		}
 	}
 	return ""
-}
-
-func sha(b []byte) []byte {
-	s := sha256.Sum256(b)
-	return s[:]
 }

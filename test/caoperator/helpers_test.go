@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/pkg/conditions"
 	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
@@ -136,18 +137,9 @@ func mounts(t *testing.T) map[string]string {
 // parsePEM decodes every certificate in a PEM bundle.
 func parsePEM(t *testing.T, data string) []*x509.Certificate {
 	t.Helper()
-	var out []*x509.Certificate
-	rest := []byte(data)
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			return out
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		require.NoError(t, err)
-		out = append(out, c)
-	}
+	certs, err := contract.ParseCertificates([]byte(data))
+	require.NoError(t, err)
+	return certs
 }
 
 // signLeaf has Vault sign a fresh CSR with a role and returns the leaf and its chain.

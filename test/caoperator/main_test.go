@@ -4,9 +4,7 @@ package caoperator
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,8 +16,8 @@ import (
 	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
 	"github.com/clusterpki/clusterpki/ca-operator/caoperator"
 	"github.com/clusterpki/clusterpki/pkg/kube"
-	"github.com/clusterpki/clusterpki/pkg/testenv"
 	"github.com/clusterpki/clusterpki/pkg/vault"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 var (
@@ -27,21 +25,17 @@ var (
 	client    clientset.Interface
 	rootVault *vaultapi.Client // root token: for assertions and out-of-band changes only
 	opToken   string           // token with only the ca-operator policy
-	repoRoot  string
 )
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
 		env = e
-		var err error
-		if repoRoot, err = testenv.RepoRoot(); err != nil {
-			return err
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if err := e.InstallCRDs(ctx, filepath.Join(repoRoot, "deploy", "crds")); err != nil {
+		if err := e.InstallShippedCRDs(ctx); err != nil {
 			return err
 		}
+		var err error
 		if client, err = clientset.NewForConfig(e.RESTConfig); err != nil {
 			return err
 		}
@@ -51,27 +45,12 @@ func TestMain(m *testing.M) {
 			return err
 		}
 		rootVault.SetToken(e.VaultRootToken)
-		policy, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "vault", "ca-operator.hcl"))
-		if err != nil {
+		if err := e.WriteOperatorPolicy(ctx, "ca-operator"); err != nil {
 			return err
 		}
-		if err := rootVault.Sys().PutPolicy("ca-operator", string(policy)); err != nil {
-			return fmt.Errorf("write ca-operator policy: %w", err)
-		}
-		opToken, err = policyToken("ca-operator", "24h")
+		opToken, err = e.PolicyToken(ctx, "ca-operator", "24h")
 		return err
 	}))
-}
-
-// policyToken creates a renewable token holding only the named policy.
-func policyToken(policy, ttl string) (string, error) {
-	s, err := rootVault.Auth().Token().Create(&vaultapi.TokenCreateRequest{
-		Policies: []string{policy}, TTL: ttl, NoParent: true, Renewable: ptr(true),
-	})
-	if err != nil {
-		return "", fmt.Errorf("create %s token: %w", policy, err)
-	}
-	return s.Auth.ClientToken, nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -2,7 +2,6 @@ package caoperator
 
 import (
 	"context"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,14 +15,15 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/apis/contract"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 // migrationBlock returns the shell block of deploy/vault/README.md between its migration
 // markers, without the code fence: the procedure exactly as the README gives it.
 func migrationBlock(t *testing.T) string {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "vault", "README.md"))
+	readme, err := os.ReadFile(filepath.Join(env.RepoRoot, "deploy", "vault", "README.md"))
 	require.NoError(t, err)
 	_, rest, ok := strings.Cut(string(readme), "<!-- migration:begin -->")
 	require.True(t, ok, "README has no migration:begin marker")
@@ -79,7 +79,7 @@ func TestMigrationProcedure(t *testing.T) {
 	create(t, newCA(ns, "moved", clusterID))
 	ca := waitReady(t, ns, "moved", metav1.ConditionTrue, "Provisioned")
 	assert.Equal(t, rootOf(ns, clusterID), ca.Status.RootMount)
-	assert.Equal(t, hex.EncodeToString(sha(rootCert.Raw)), ca.Status.Root.FingerprintSHA256, "the same root")
+	assert.Equal(t, contract.Fingerprint(rootCert), ca.Status.Root.FingerprintSHA256, "the same root")
 	hasEvent(t, ns, "moved", "Normal MountReattached")
 	m := mounts(t)
 	assert.NotContains(t, m, oldRoot)

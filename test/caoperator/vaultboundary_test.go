@@ -45,11 +45,11 @@ func foreignEngines(t *testing.T) {
 // tokenClient returns a Vault client holding a fresh token with only the named shipped policy.
 func tokenClient(t *testing.T, policyFile string) *vaultapi.Client {
 	t.Helper()
-	policy, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "vault", policyFile))
+	policy, err := os.ReadFile(filepath.Join(env.RepoRoot, "deploy", "vault", policyFile))
 	require.NoError(t, err)
 	name := "shipped-" + policyFile
 	require.NoError(t, rootVault.Sys().PutPolicy(name, string(policy)))
-	tok, err := policyToken(name, "1h")
+	tok, err := env.PolicyToken(t.Context(), name, "1h")
 	require.NoError(t, err)
 	c, err := rootVault.Clone()
 	require.NoError(t, err)

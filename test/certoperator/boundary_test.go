@@ -42,21 +42,21 @@ func TestCAStatusCannotSendSigningToAnotherTenant(t *testing.T) {
 
 	// Paths rewritten to the victim's mounts; the root fingerprint is still our own.
 	hostile := own
-	hostile.rootMount, hostile.issuingMount = victim.rootMount, victim.issuingMount
+	hostile.RootMount, hostile.IssuingMount = victim.RootMount, victim.IssuingMount
 	obj = setCAStatus(t, obj, hostile, true)
-	require.Equal(t, victim.issuingMount+"/sign/server", obj.Status.Roles[0].SignPath)
+	require.Equal(t, victim.IssuingMount+"/sign/server", obj.Status.Roles[0].SignPath)
 	startOperator(t, ns)
 
 	createCertificate(t, certificate(ns, "admin"))
 	waitReady(t, ns, "admin", metav1.ConditionTrue, "Issued")
 	s := getSecret(t, ns, "admin-tls")
-	assert.True(t, verifies(t, s.Data[corev1.TLSCertKey], own.root), "signed by the namespace's own CA")
-	assert.False(t, verifies(t, s.Data[corev1.TLSCertKey], victim.root), "never signed by the victim's CA")
-	assert.Empty(t, revokedSerials(t, victim.issuingMount))
+	assert.True(t, verifies(t, s.Data[corev1.TLSCertKey], own.Root), "signed by the namespace's own CA")
+	assert.False(t, verifies(t, s.Data[corev1.TLSCertKey], victim.Root), "never signed by the victim's CA")
+	assert.Empty(t, revokedSerials(t, victim.IssuingMount))
 
 	// Now the fingerprint too claims the victim's root: the cert-operator still signs on its
 	// own mount, sees Vault answer with a chain to another root, and refuses to store it.
-	hostile.root = victim.root
+	hostile.Root = victim.Root
 	setCAStatus(t, getCA(t, ns, "ca"), hostile, true)
 	time.Sleep(time.Second) // let the operator's cache see the rewritten status
 	createCertificate(t, certificate(ns, "admin2"))

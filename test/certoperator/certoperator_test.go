@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/cert-operator/certoperator"
 )
 
@@ -49,9 +50,7 @@ func TestCANotFoundOrNotReadyThenReady(t *testing.T) {
 }
 
 func TestIssuance(t *testing.T) {
-	ns := newNamespace(t, "issue")
-	ca := setupVaultCA(t, ns, "issue")
-	createCA(t, ns, "ca", ca, true)
+	ns, ca := newTenant(t, "issue", "issue")
 	startOperator(t, ns)
 
 	createCertificate(t, certificate(ns, "web", func(c *v1alpha1.Certificate) {
@@ -77,9 +76,9 @@ func TestIssuance(t *testing.T) {
 	chain := parseChain(t, s.Data[corev1.TLSCertKey])
 	require.Len(t, chain, 2, "tls.crt holds the leaf and the issuing CA")
 	leaf := chain[0]
-	assert.Equal(t, ca.issuing.Raw, chain[1].Raw)
+	assert.Equal(t, ca.Issuing.Raw, chain[1].Raw)
 	caCrt := parseCert(t, string(s.Data["ca.crt"]))
-	assert.Equal(t, fingerprint(ca.root), fingerprint(caCrt), "ca.crt is the root")
+	assert.Equal(t, contract.Fingerprint(ca.Root), contract.Fingerprint(caCrt), "ca.crt is the root")
 
 	roots := x509.NewCertPool()
 	roots.AddCert(caCrt)
@@ -129,9 +128,7 @@ func TestIssuance(t *testing.T) {
 }
 
 func TestKeyAlgorithms(t *testing.T) {
-	ns := newNamespace(t, "keys")
-	ca := setupVaultCA(t, ns, "keys")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "keys", "keys")
 	startOperator(t, ns)
 
 	size := func(n int32) *int32 { return &n }
@@ -168,9 +165,7 @@ func TestKeyAlgorithms(t *testing.T) {
 
 func TestRenewalWithShortTTL(t *testing.T) {
 	t.Parallel() // a minute of waiting: run alongside the other long tests
-	ns := newNamespace(t, "renew")
-	ca := setupVaultCA(t, ns, "renew")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "renew", "renew")
 	op := startOperator(t, ns)
 
 	// The shortest renewal interval the CRD admits: ttl 10m, renewBefore 90% of it.
@@ -199,9 +194,7 @@ func TestRenewalWithShortTTL(t *testing.T) {
 }
 
 func TestReissueTriggers(t *testing.T) {
-	ns := newNamespace(t, "triggers")
-	ca := setupVaultCA(t, ns, "triggers")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "triggers", "triggers")
 	startOperator(t, ns)
 	createCertificate(t, certificate(ns, "web"))
 	waitReady(t, ns, "web", metav1.ConditionTrue, "Issued")
@@ -254,9 +247,7 @@ func TestReissueTriggers(t *testing.T) {
 // Ready and a Warning says until when.
 func TestDamagedSecretWaitsForTheFloor(t *testing.T) {
 	t.Parallel() // a minute of waiting: run alongside the other long tests
-	ns := newNamespace(t, "damaged")
-	ca := setupVaultCA(t, ns, "damaged")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "damaged", "damaged")
 	op := startOperator(t, ns)
 
 	damage := map[string]func(t *testing.T){
@@ -314,9 +305,7 @@ func otherKey(t *testing.T) []byte {
 }
 
 func TestNonTriggersRestartAndResync(t *testing.T) {
-	ns := newNamespace(t, "steady")
-	ca := setupVaultCA(t, ns, "steady")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "steady", "steady")
 	op := startOperator(t, ns)
 	for _, name := range []string{"a", "b", "c"} {
 		createCertificate(t, certificate(ns, name))
@@ -361,9 +350,7 @@ func TestNonTriggersRestartAndResync(t *testing.T) {
 }
 
 func TestForeignSecretUntouched(t *testing.T) {
-	ns := newNamespace(t, "foreign")
-	ca := setupVaultCA(t, ns, "foreign")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "foreign", "foreign")
 	op := startOperator(t, ns)
 
 	foreign, err := env.KubeClient.CoreV1().Secrets(ns).Create(ctx(t), &corev1.Secret{
@@ -386,9 +373,7 @@ func TestForeignSecretUntouched(t *testing.T) {
 }
 
 func TestDisallowedName(t *testing.T) {
-	ns := newNamespace(t, "refused")
-	ca := setupVaultCA(t, ns, "refused")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "refused", "refused")
 	op := startOperator(t, ns)
 
 	createCertificate(t, certificate(ns, "evil", func(c *v1alpha1.Certificate) {
@@ -425,9 +410,7 @@ func TestDisallowedName(t *testing.T) {
 }
 
 func TestRevocationOnDelete(t *testing.T) {
-	ns := newNamespace(t, "revoke")
-	ca := setupVaultCA(t, ns, "revoke")
-	createCA(t, ns, "ca", ca, true)
+	ns, ca := newTenant(t, "revoke", "revoke")
 	startOperator(t, ns)
 
 	createCertificate(t, certificate(ns, "web", func(c *v1alpha1.Certificate) { c.Spec.RevocationPolicy = v1alpha1.RevocationPolicyOnDelete }))
@@ -440,7 +423,7 @@ func TestRevocationOnDelete(t *testing.T) {
 		_, err := client.ClusterpkiV1alpha1().Certificates(ns).Get(ctx(t), "web", metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	}, 30*time.Second, 100*time.Millisecond, "the finalizer was not removed")
-	assert.Contains(t, revokedSerials(t, ca.issuingMount), serial)
+	assert.Contains(t, revokedSerials(t, ca.IssuingMount), serial)
 
 	// Without a revocation policy there is no finalizer.
 	createCertificate(t, certificate(ns, "plain"))
@@ -449,9 +432,7 @@ func TestRevocationOnDelete(t *testing.T) {
 }
 
 func TestRevocationOnReissue(t *testing.T) {
-	ns := newNamespace(t, "revoke-reissue")
-	ca := setupVaultCA(t, ns, "revreissue")
-	createCA(t, ns, "ca", ca, true)
+	ns, ca := newTenant(t, "revoke-reissue", "revreissue")
 	startOperator(t, ns)
 
 	createCertificate(t, certificate(ns, "web", func(c *v1alpha1.Certificate) { c.Spec.RevocationPolicy = v1alpha1.RevocationPolicyOnReissue }))
@@ -462,7 +443,7 @@ func TestRevocationOnReissue(t *testing.T) {
 	})
 	waitNewSerial(t, ns, "web", "web-tls", old.SerialNumber.String())
 	require.Eventually(t, func() bool {
-		return contains(revokedSerials(t, ca.issuingMount), formatSerial(old))
+		return contains(revokedSerials(t, ca.IssuingMount), formatSerial(old))
 	}, 30*time.Second, 200*time.Millisecond)
 	waitEvent(t, ns, "web", "Normal Revoked Revoked replaced certificate "+formatSerial(old))
 }
@@ -492,23 +473,23 @@ func TestOperatorTokenCannotManageCAs(t *testing.T) {
 			return v.Sys().MountWithContext(c, "pki-attacker", &vaultapi.MountInput{Type: "pki"})
 		},
 		"generate a root": func() error {
-			_, err := v.Logical().WriteWithContext(c, ca.rootMount+"/root/generate/internal", map[string]any{"common_name": "x"})
+			_, err := v.Logical().WriteWithContext(c, ca.RootMount+"/root/generate/internal", map[string]any{"common_name": "x"})
 			return err
 		},
 		"sign an intermediate with the root": func() error {
-			_, err := v.Logical().WriteWithContext(c, ca.rootMount+"/root/sign-intermediate", map[string]any{"csr": "x"})
+			_, err := v.Logical().WriteWithContext(c, ca.RootMount+"/root/sign-intermediate", map[string]any{"csr": "x"})
 			return err
 		},
 		"change a role": func() error {
-			_, err := v.Logical().WriteWithContext(c, ca.issuingMount+"/roles/server", map[string]any{"allow_any_name": true})
+			_, err := v.Logical().WriteWithContext(c, ca.IssuingMount+"/roles/server", map[string]any{"allow_any_name": true})
 			return err
 		},
 		"sign verbatim": func() error {
-			_, err := v.Logical().WriteWithContext(c, ca.issuingMount+"/sign-verbatim/server", map[string]any{"csr": "x"})
+			_, err := v.Logical().WriteWithContext(c, ca.IssuingMount+"/sign-verbatim/server", map[string]any{"csr": "x"})
 			return err
 		},
 		"read the CA configuration": func() error {
-			_, err := v.Logical().ReadWithContext(c, ca.issuingMount+"/config/urls")
+			_, err := v.Logical().ReadWithContext(c, ca.IssuingMount+"/config/urls")
 			return err
 		},
 	}
@@ -522,7 +503,7 @@ func TestOperatorTokenCannotManageCAs(t *testing.T) {
 	}
 
 	t.Run("sign with a role", func(t *testing.T) {
-		_, err := v.Logical().WriteWithContext(c, ca.issuingMount+"/sign/server", map[string]any{"csr": "not a csr"})
+		_, err := v.Logical().WriteWithContext(c, ca.IssuingMount+"/sign/server", map[string]any{"csr": "not a csr"})
 		var resp *vaultapi.ResponseError
 		require.ErrorAs(t, err, &resp)
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "allowed, and refused only for the bad CSR")
@@ -530,9 +511,7 @@ func TestOperatorTokenCannotManageCAs(t *testing.T) {
 }
 
 func TestVaultDownThenBack(t *testing.T) {
-	ns := newNamespace(t, "vault-down")
-	ca := setupVaultCA(t, ns, "down")
-	createCA(t, ns, "ca", ca, true)
+	ns, _ := newTenant(t, "vault-down", "down")
 	op := startOperator(t, ns)
 
 	env.StopVault()

@@ -59,7 +59,7 @@ func TestNoReissueLoops(t *testing.T) {
 					role[k] = v
 				}
 				role["max_ttl"] = tc.roleMaxTTL
-				_, err := rootVault(t).Logical().WriteWithContext(ctx(t), ca.issuingMount+"/roles/server", role)
+				_, err := rootVault(t).Logical().WriteWithContext(ctx(t), ca.IssuingMount+"/roles/server", role)
 				require.NoError(t, err)
 			}
 			createCA(t, ns, "ca", ca, true)
@@ -97,9 +97,7 @@ func TestNoReissueLoops(t *testing.T) {
 func TestDeletionDoesNotWaitForVault(t *testing.T) {
 	// Long enough that, on a loaded machine, the skip case is seen well before it.
 	const timeout = 30 * time.Second
-	ns := newNamespace(t, "no-hang")
-	ca := setupVaultCA(t, ns, "nohang")
-	createCA(t, ns, "ca", ca, true)
+	ns, ca := newTenant(t, "no-hang", "nohang")
 	op := startOperatorWith(t, ns, func(c *certoperator.Config) { c.FinalizerTimeout = timeout })
 	serials := map[string]string{}
 	for _, name := range []string{"web", "skip"} {
@@ -141,7 +139,7 @@ func TestDeletionDoesNotWaitForVault(t *testing.T) {
 
 	require.NoError(t, env.StartVault(ctx(t)))
 	restarted = true
-	revoked := revokedSerials(t, ca.issuingMount)
+	revoked := revokedSerials(t, ca.IssuingMount)
 	for name, serial := range serials {
 		assert.NotContains(t, revoked, serial, "%s was not revoked, as its Warning says", name)
 	}

@@ -5,12 +5,7 @@ package certoperator
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
-	"fmt"
-	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -30,12 +25,14 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
+	clusterpkischeme "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/scheme"
 	"github.com/clusterpki/clusterpki/cert-operator/certoperator"
 	"github.com/clusterpki/clusterpki/pkg/kube"
-	"github.com/clusterpki/clusterpki/pkg/pkipath"
-	"github.com/clusterpki/clusterpki/pkg/testenv"
 	pkgvault "github.com/clusterpki/clusterpki/pkg/vault"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/vaultca"
 )
 
 var (
@@ -52,32 +49,18 @@ func TestMain(m *testing.M) {
 		env = e
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if err := e.InstallCRDs(ctx, "../../deploy/crds"); err != nil {
+		if err := e.InstallShippedCRDs(ctx); err != nil {
 			return err
 		}
 		var err error
 		if client, err = versioned.NewForConfig(e.RESTConfig); err != nil {
 			return err
 		}
-		root, err := e.VaultClient()
-		if err != nil {
+		if err := e.WriteOperatorPolicy(ctx, policyName); err != nil {
 			return err
 		}
-		policy, err := os.ReadFile("../../deploy/vault/cert-operator.hcl")
-		if err != nil {
-			return err
-		}
-		if err := root.Sys().PutPolicyWithContext(ctx, policyName, string(policy)); err != nil {
-			return fmt.Errorf("write policy: %w", err)
-		}
-		tok, err := root.Auth().Token().CreateWithContext(ctx, &vaultapi.TokenCreateRequest{
-			Policies: []string{policyName}, TTL: "2h", DisplayName: "cert-operator-test",
-		})
-		if err != nil {
-			return fmt.Errorf("create operator token: %w", err)
-		}
-		opToken = tok.Auth.ClientToken
-		return nil
+		opToken, err = e.PolicyToken(ctx, policyName, "2h")
+		return err
 	}))
 }
 
@@ -228,13 +211,11 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 	return true
 }
 
-// vaultCA is a two-level CA set up in Vault the way the ca-operator sets it up.
+// vaultCA is a two-level CA of cluster clusterID set up in Vault the way the ca-operator sets
+// it up (the kit's vaultca recipe).
 type vaultCA struct {
-	clusterID    string
-	rootMount    string
-	issuingMount string
-	root         *x509.Certificate
-	issuing      *x509.Certificate
+	vaultca.CA
+	clusterID string
 }
 
 // roleOptions are the Vault role settings the tests use.
@@ -251,60 +232,34 @@ var roleOptions = map[string]any{
 	"require_cn":         false,
 }
 
-// setupVaultCA creates the root and issuing mounts of clusterID in namespace ns (the layout of
-// pkg/pkipath) with the root token, a root, an intermediate signed by it and installed with
-// its chain, and the role "server".
+// setupVaultCA creates the CA of clusterID in namespace ns with the root token: its root and
+// issuing mounts (the layout of pkg/pkipath), a root, an issuing CA signed by it, and the role
+// "server".
 func setupVaultCA(t *testing.T, ns, clusterID string) vaultCA {
 	t.Helper()
-	v := rootVault(t)
-	c := ctx(t)
-	mounts, err := pkipath.For(pkipath.DefaultPrefix, ns, clusterID)
+	ca, err := vaultca.Create(ctx(t), rootVault(t), vaultca.Options{Namespace: ns, ClusterID: clusterID,
+		CommonName: clusterID + " Root CA", Owner: "clusterpki: " + ns + "/ca", VaultAddr: env.VaultAddr,
+		Roles: map[string]map[string]any{"server": roleOptions}})
 	require.NoError(t, err)
-	ca := vaultCA{clusterID: clusterID, rootMount: mounts.Root, issuingMount: mounts.Issuing}
-	for _, m := range []string{ca.rootMount, ca.issuingMount} {
-		require.NoError(t, v.Sys().MountWithContext(c, m, &vaultapi.MountInput{
-			Type: "pki", Config: vaultapi.MountConfigInput{MaxLeaseTTL: "87600h"},
-		}))
-	}
-	root, err := v.Logical().WriteWithContext(c, ca.rootMount+"/root/generate/internal", map[string]any{
-		"common_name": clusterID + " Root CA", "ttl": "87600h", "key_type": "ec", "key_bits": 256,
-	})
-	require.NoError(t, err)
-	rootPEM := root.Data["certificate"].(string)
-	ca.root = parseCert(t, rootPEM)
-
-	csr, err := v.Logical().WriteWithContext(c, ca.issuingMount+"/intermediate/generate/internal", map[string]any{
-		"common_name": clusterID + " Issuing CA", "key_type": "ec", "key_bits": 256,
-	})
-	require.NoError(t, err)
-	signed, err := v.Logical().WriteWithContext(c, ca.rootMount+"/root/sign-intermediate", map[string]any{
-		"csr": csr.Data["csr"], "ttl": "43800h", "format": "pem",
-	})
-	require.NoError(t, err)
-	issuingPEM := signed.Data["certificate"].(string)
-	ca.issuing = parseCert(t, issuingPEM)
-	_, err = v.Logical().WriteWithContext(c, ca.issuingMount+"/intermediate/set-signed", map[string]any{
-		"certificate": issuingPEM + "\n" + rootPEM,
-	})
-	require.NoError(t, err)
-	_, err = v.Logical().WriteWithContext(c, ca.issuingMount+"/roles/server", roleOptions)
-	require.NoError(t, err)
-	return ca
+	return vaultCA{CA: *ca, clusterID: clusterID}
 }
 
-// fingerprint returns the SHA-256 of cert's DER in hex, as the CA status publishes it.
-func fingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return hex.EncodeToString(sum[:])
-}
-
+// parseCert returns the first certificate of the PEM data.
 func parseCert(t *testing.T, data string) *x509.Certificate {
 	t.Helper()
-	block, _ := pem.Decode([]byte(data))
-	require.NotNil(t, block, "no PEM in %q", data)
-	cert, err := x509.ParseCertificate(block.Bytes)
+	cert, err := contract.ParseCertificate([]byte(data))
 	require.NoError(t, err)
 	return cert
+}
+
+// newTenant creates namespace ns with a Ready CertificateAuthority "ca" of cluster clusterID,
+// its CA set up in Vault, and returns the namespace and the CA.
+func newTenant(t *testing.T, ns, clusterID string) (string, vaultCA) {
+	t.Helper()
+	newNamespace(t, ns)
+	ca := setupVaultCA(t, ns, clusterID)
+	createCA(t, ns, "ca", ca, true)
+	return ns, ca
 }
 
 // newNamespace creates a namespace for one test.
@@ -335,34 +290,14 @@ func createCA(t *testing.T, ns, name string, ca vaultCA, ready bool) *v1alpha1.C
 func setCAStatus(t *testing.T, obj *v1alpha1.CertificateAuthority, ca vaultCA, ready bool) *v1alpha1.CertificateAuthority {
 	t.Helper()
 	obj = obj.DeepCopy()
-	cond := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Provisioned",
-		Message: "provisioned", LastTransitionTime: metav1.Now(), ObservedGeneration: obj.Generation}
+	obj.Status = ca.Status(obj.Name, obj.Generation, "")
 	if !ready {
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "Provisioning", "creating mounts"
-	}
-	obj.Status = v1alpha1.CertificateAuthorityStatus{
-		ObservedGeneration: obj.Generation,
-		Conditions:         []metav1.Condition{cond},
-		RootMount:          ca.rootMount,
-		IssuingMount:       ca.issuingMount,
-		Roles: []v1alpha1.ProvisionedRole{{
-			Name: "server", SignPath: ca.issuingMount + "/sign/server", RevokePath: ca.issuingMount + "/revoke",
-		}},
-		Root:    caStatus(ca.root),
-		Issuing: caStatus(ca.issuing),
+		c := &obj.Status.Conditions[0]
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, "Provisioning", "creating mounts"
 	}
 	updated, err := client.ClusterpkiV1alpha1().CertificateAuthorities(obj.Namespace).UpdateStatus(ctx(t), obj, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	return updated
-}
-
-func caStatus(c *x509.Certificate) *v1alpha1.CACertificateStatus {
-	return &v1alpha1.CACertificateStatus{
-		SerialNumber:      c.SerialNumber.String(),
-		FingerprintSHA256: fingerprint(c),
-		NotBefore:         metav1.NewTime(c.NotBefore),
-		NotAfter:          metav1.NewTime(c.NotAfter),
-	}
 }
 
 // certificate builds a Certificate ns/name signed by CA "ca" with role "server", then applies opts.
@@ -456,11 +391,7 @@ func waitNewSerial(t *testing.T, ns, cert, secretName string, old string) *x509.
 		if s == nil || len(s.Data[corev1.TLSCertKey]) == 0 {
 			return false
 		}
-		block, _ := pem.Decode(s.Data[corev1.TLSCertKey])
-		if block == nil {
-			return false
-		}
-		l, err := x509.ParseCertificate(block.Bytes)
+		l, err := contract.ParseCertificate(s.Data[corev1.TLSCertKey])
 		if err != nil || l.SerialNumber.String() == old {
 			return false
 		}

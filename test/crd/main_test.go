@@ -6,11 +6,10 @@ package crd
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 var env *testenv.Env
@@ -18,12 +17,8 @@ var env *testenv.Env
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
 		env = e
-		root, err := testenv.RepoRoot()
-		if err != nil {
-			return err
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		return e.InstallCRDs(ctx, filepath.Join(root, "deploy", "crds"))
+		return e.InstallShippedCRDs(ctx)
 	}))
 }

@@ -22,7 +22,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 // foreignKind is a CRD of another project that clusters run beside clusterpki.

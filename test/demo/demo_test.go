@@ -15,7 +15,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/apis/contract"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 // standInBuild is how long the stand-in for scripts/build-tools.sh takes per tool in TestDemo:
@@ -114,7 +115,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain, err := parseCerts(chainPEM)
+	chain, err := contract.ParseCertificates(chainPEM)
 	if err != nil {
 		t.Fatal(err)
 	}

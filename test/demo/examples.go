@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -16,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	clientset "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 )
 
@@ -77,8 +76,10 @@ func (d *demo) applyExamples(ctx context.Context) (string, error) {
 			return fmt.Sprintf("%d CertificateAuthority, %d Certificates", len(cas.Items), len(certs.Items)), nil
 		}
 		for _, op := range d.operators {
-			if op.proc.exited() {
-				return "", &stepError{step: "Wait for the examples", log: op.proc.logPath, err: exitError(op.proc)}
+			if p := op.Process(); p != nil {
+				if done, _ := p.Exited(); done {
+					return "", &stepError{step: "Wait for the examples", log: p.LogPath, err: p.ExitError()}
+				}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -118,7 +119,7 @@ func (d *demo) printTable(ctx context.Context) error {
 		root := "-"
 		notAfter := "-"
 		if cm, err := core.ConfigMaps(ns).Get(ctx, ca.Name+"-ca", metav1.GetOptions{}); err == nil {
-			if certs, err := parseCerts([]byte(cm.Data["ca.crt"])); err == nil && len(certs) > 0 {
+			if certs, err := contract.ParseCertificates([]byte(cm.Data["ca.crt"])); err == nil && len(certs) > 0 {
 				root = subject(certs[0])
 				notAfter = certs[0].NotAfter.UTC().Format(time.DateOnly)
 			}
@@ -133,7 +134,7 @@ func (d *demo) printTable(ctx context.Context) error {
 	for _, c := range certs.Items {
 		subj, sans, notAfter := "-", "-", "-"
 		if s, err := core.Secrets(ns).Get(ctx, c.Spec.SecretName, metav1.GetOptions{}); err == nil {
-			if chain, err := parseCerts(s.Data["tls.crt"]); err == nil && len(chain) > 0 {
+			if chain, err := contract.ParseCertificates(s.Data["tls.crt"]); err == nil && len(chain) > 0 {
 				leaf := chain[0]
 				subj, sans = subject(leaf), strings.Join(sanList(leaf), ",")
 				if sans == "" {
@@ -192,28 +193,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
-}
-
-// parseCerts decodes every CERTIFICATE block of data.
-func parseCerts(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no certificate")
-	}
-	return out, nil
 }

@@ -2,7 +2,7 @@
 // certificates it issued are real.
 //
 // It builds the operators if they are missing, starts a local etcd, kube-apiserver and Vault
-// (pkg/testenv), applies deploy/default with kubectl (CRDs, RBAC, ServiceAccounts), configures
+// (test/kit/testenv), applies deploy/default with kubectl (CRDs, RBAC, ServiceAccounts), configures
 // Vault's Kubernetes auth with deploy/vault/configure-kubernetes-auth.sh, runs both operators as
 // local processes the way their Deployments describe them (as their ServiceAccounts, logging in
 // to Vault with their tokens), applies deploy/examples and waits until every object is Ready.
@@ -28,7 +28,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/pod"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 // Names from deploy/ and deploy/examples that the demo relies on, in one place.
@@ -104,7 +105,7 @@ type demo struct {
 
 	env       *testenv.Env
 	procs     *procGroup
-	operators []*operator
+	operators []*pod.Pod
 	steps     int
 	started   time.Time
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,79 +14,35 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/proc"
 )
 
-// stopTimeout is how long a program gets to exit after SIGTERM before SIGKILL.
-const stopTimeout = 15 * time.Second
-
-// proc is one program the demo started, its output going to a log file.
-type proc struct {
-	name, logPath string
-	cmd           *exec.Cmd
-	done          chan struct{}
-	err           error // valid once done is closed
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// procGroup is the programs the demo started itself (the control plane's are pkg/testenv's);
+// procGroup is the programs the demo started itself (the control plane's are the kit's testenv's);
 // their pids are also listed in pidFile for `make demo-down`.
 type procGroup struct {
 	pidFile string
 	mu      sync.Mutex
-	procs   []*proc
+	procs   []*proc.Process
 }
 
 func newProcGroup(pidFile string) *procGroup { return &procGroup{pidFile: pidFile} }
 
-// start runs bin with args and environment env (nil: the demo's), output appended to logPath.
-// The program gets its own process group (Ctrl-C reaches only the demo, which stops it in
-// order) and SIGKILL if the demo dies.
-func (g *procGroup) start(name, logPath string, env []string, bin string, args ...string) (*proc, error) {
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// start runs bin with args and environment env (nil: the demo's), output appended to logPath
+// (see proc.Start: its own process group, SIGKILL if the demo dies).
+func (g *procGroup) start(name, logPath string, env []string, bin string, args ...string) (*proc.Process, error) {
+	p, err := proc.Start(proc.Spec{Name: name, Path: bin, Args: args, Env: env, LogPath: logPath})
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(logFile, "=== %s %s %s\n", time.Now().Format(time.RFC3339), bin, strings.Join(args, " "))
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := testenv.Spawn(cmd); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
+	return p, g.add(p)
+}
+
+// add records p, which the demo started, to be checked and stopped with the group.
+func (g *procGroup) add(p *proc.Process) error {
 	g.mu.Lock()
 	g.procs = append(g.procs, p)
 	g.mu.Unlock()
-	return p, g.recordPID(cmd.Process.Pid, name)
+	return g.recordPID(p.Pid(), p.Name)
 }
 
 // recordPID appends "pid name" to the pid file.
@@ -106,15 +61,11 @@ func (g *procGroup) check() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, p := range g.procs {
-		if p.exited() {
-			return exitError(p)
+		if done, _ := p.Exited(); done {
+			return p.ExitError()
 		}
 	}
 	return nil
-}
-
-func exitError(p *proc) error {
-	return fmt.Errorf("%s exited (%v); log %s:\n%s", p.name, p.err, p.logPath, testenv.Tail(p.logPath, 15))
 }
 
 // stopAll stops the programs, newest first.
@@ -127,12 +78,12 @@ func (g *procGroup) stopAll() {
 	g.procs = nil
 	g.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
-		procs[i].stop()
+		procs[i].Stop()
 	}
 }
 
 // recordChildren lists in the pid file the running children of this process not yet in it:
-// pkg/testenv's etcd, kube-apiserver and Vault.
+// the kit's testenv etcd, kube-apiserver and Vault.
 func (g *procGroup) recordChildren() error {
 	known := map[int]bool{}
 	for _, e := range readPIDFile(g.pidFile) {
@@ -227,7 +178,7 @@ func stopLeftovers(dir string, out io.Writer) error {
 	stopped := 0
 	if pid, alive := demoPID(dir); alive && pid != os.Getpid() {
 		fmt.Fprintf(out, "stopping the demo (pid %d) ...\n", pid)
-		if err := terminate(pid, 2*stopTimeout+10*time.Second); err != nil {
+		if err := terminate(pid, 2*proc.StopTimeout+10*time.Second); err != nil {
 			return err
 		}
 		stopped++
@@ -237,7 +188,7 @@ func stopLeftovers(dir string, out io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(out, "stopping %s (pid %d) ...\n", e.name, e.pid)
-		if err := terminate(e.pid, stopTimeout); err != nil {
+		if err := terminate(e.pid, proc.StopTimeout); err != nil {
 			return err
 		}
 		stopped++

@@ -19,7 +19,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/apis/contract"
+	"github.com/clusterpki/clusterpki/test/kit/proc"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 // proofStartLimit bounds the start of the second etcd and kube-apiserver each.
@@ -45,7 +47,7 @@ func (d *demo) proof(ctx context.Context) (*proofResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ConfigMap %s/%s: %w", ns, caConfigMap, err)
 	}
-	if _, err := parseCerts([]byte(cm.Data["ca.crt"])); err != nil {
+	if _, err := contract.ParseCertificates([]byte(cm.Data["ca.crt"])); err != nil {
 		return nil, fmt.Errorf("ConfigMap %s/%s ca.crt: %w", ns, caConfigMap, err)
 	}
 	files := map[string][]byte{f("ca.crt"): []byte(cm.Data["ca.crt"])}
@@ -84,7 +86,7 @@ func (d *demo) bootFromPKI(ctx context.Context, pki string) (*proofResult, error
 	}
 	ports := make([]int, 3)
 	for i := range ports {
-		addr, err := freeAddr()
+		addr, err := proc.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +98,7 @@ func (d *demo) bootFromPKI(ctx context.Context, pki string) (*proofResult, error
 
 	// etcd: serving and peer certificates issued by cert-operator; clients must present a
 	// certificate that chains to the root.
-	etcd, err := d.procs.start("proof-etcd", d.logPath("proof-etcd"), envWithout("ETCD"), bins["etcd"],
+	etcd, err := d.procs.start("proof-etcd", d.logPath("proof-etcd"), proc.EnvWithout("ETCD"), bins["etcd"],
 		"--name=proof",
 		"--data-dir="+d.path("proof", "etcd"),
 		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
@@ -116,12 +118,12 @@ func (d *demo) bootFromPKI(ctx context.Context, pki string) (*proofResult, error
 		return nil, err
 	}
 	if err := waitHTTP(ctx, etcd, etcdClient, etcdURL+"/health", `"health":"true"`); err != nil {
-		return nil, &stepError{step: "Start the second etcd", log: etcd.logPath, err: err}
+		return nil, &stepError{step: "Start the second etcd", log: etcd.LogPath, err: err}
 	}
 
 	// kube-apiserver: every certificate and key issued by cert-operator, the root as the only
 	// CA it trusts for clients.
-	api, err := d.procs.start("proof-kube-apiserver", d.logPath("proof-kube-apiserver"), envWithout("KUBECONFIG"), bins["kube-apiserver"],
+	api, err := d.procs.start("proof-kube-apiserver", d.logPath("proof-kube-apiserver"), proc.EnvWithout("KUBECONFIG"), bins["kube-apiserver"],
 		"--etcd-servers="+etcdURL,
 		"--etcd-cafile="+f("ca.crt"),
 		"--etcd-certfile="+f(secretEtcdClient+".crt"), "--etcd-keyfile="+f(secretEtcdClient+".key"),
@@ -149,7 +151,7 @@ func (d *demo) bootFromPKI(ctx context.Context, pki string) (*proofResult, error
 		return nil, err
 	}
 	if err := waitHTTP(ctx, api, adminClient, server+"/readyz", "ok"); err != nil {
-		return nil, &stepError{step: "Start the second kube-apiserver", log: api.logPath, err: err}
+		return nil, &stepError{step: "Start the second kube-apiserver", log: api.LogPath, err: err}
 	}
 
 	kubeconfig := d.path("proof", "kubeconfig")
@@ -245,12 +247,12 @@ func tlsClient(caFile, certFile, keyFile string) (*http.Client, error) {
 
 // waitHTTP polls url with client until the answer is 200 and contains want, p exits, or
 // proofStartLimit passes.
-func waitHTTP(ctx context.Context, p *proc, client *http.Client, url, want string) error {
+func waitHTTP(ctx context.Context, p *proc.Process, client *http.Client, url, want string) error {
 	deadline := time.Now().Add(proofStartLimit)
 	last := ""
 	for {
-		if p.exited() {
-			return exitError(p)
+		if done, _ := p.Exited(); done {
+			return p.ExitError()
 		}
 		resp, err := client.Get(url)
 		if err == nil {
@@ -264,7 +266,7 @@ func waitHTTP(ctx context.Context, p *proc, client *http.Client, url, want strin
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v (last: %s); log %s:\n%s", p.name, proofStartLimit, last, p.logPath, testenv.Tail(p.logPath, 15))
+			return fmt.Errorf("%s not ready after %v (last: %s); log %s:\n%s", p.Name, proofStartLimit, last, p.LogPath, proc.Tail(p.LogPath, 15))
 		}
 		select {
 		case <-ctx.Done():
@@ -283,15 +285,4 @@ func writeCertKubeconfig(path, server, caFile, certFile, keyFile string) error {
 	cfg.Contexts["proof"] = &clientcmdapi.Context{Cluster: "proof", AuthInfo: "tenant-a-admin"}
 	cfg.CurrentContext = "proof"
 	return clientcmd.WriteToFile(*cfg, path)
-}
-
-// envWithout returns the environment minus variables with the prefix.
-func envWithout(prefix string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, prefix) {
-			env = append(env, kv)
-		}
-	}
-	return env
 }

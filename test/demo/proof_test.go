@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 // TestBootFromPKI boots the second etcd and kube-apiserver of the proof from a two-level PKI

@@ -12,11 +12,8 @@ import (
 	"strings"
 	"time"
 
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/site"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 // build runs `make build BIN=<bin-dir>` when an operator binary is missing (or --rebuild).
@@ -96,7 +93,7 @@ func (w indentWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// startEnv starts pkg/testenv's control plane in the state directory; the tools exist by now.
+// startEnv starts the kit's testenv control plane in the state directory; the tools exist by now.
 func (d *demo) startEnv(ctx context.Context) (string, error) {
 	env, err := testenv.Start(ctx, testenv.Options{Dir: d.path("cluster"), StartTimeout: 3 * time.Minute, Progress: indentWriter{d.out}})
 	if err != nil {
@@ -115,71 +112,25 @@ func (d *demo) startEnv(ctx context.Context) (string, error) {
 // applyDefault applies deploy/default through an overlay that sets what deploy/default says a
 // site sets: Vault's address (the images are not used: the demo runs the binaries).
 func (d *demo) applyDefault(ctx context.Context) (string, error) {
-	dir := d.path("deploy")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	rel, err := filepath.Rel(dir, filepath.Join(d.root, "deploy", "default"))
-	if err != nil {
-		return "", err
-	}
-	k := fmt.Sprintf(`# Written by the demo: deploy/default with the local Vault's address.
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - %s
-configMapGenerator:
-  - name: clusterpki-vault
-    behavior: merge
-    literals:
-      - vault-addr=%s
-      - vault-public-addr=%s
-`, rel, d.env.VaultAddr, d.env.VaultAddr)
-	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
-		return "", err
-	}
-	if err := d.kubectl(ctx, "apply", "--server-side", "-k", dir); err != nil {
-		return "", err
-	}
-	if err := d.kubectl(ctx, "wait", "--for=condition=Established", "--timeout=1m",
-		"crd/certificateauthorities.clusterpki.dev", "crd/certificates.clusterpki.dev"); err != nil {
+	if err := site.ApplyDefault(ctx, d.logTo("kubectl"), d.env, d.path("deploy")); err != nil {
 		return "", err
 	}
 	return "CRDs, namespace " + systemNamespace + ", ServiceAccounts, RBAC, tenant roles, admission policies, Deployments (which the demo runs as processes)", nil
 }
 
-// configureVault runs deploy/vault/configure-kubernetes-auth.sh against the local API server,
-// with a token reviewer ServiceAccount bound to system:auth-delegator.
+// configureVault runs deploy/vault/configure-kubernetes-auth.sh against the local API server.
 func (d *demo) configureVault(ctx context.Context) (string, error) {
-	const reviewer = "vault-token-reviewer"
-	_, err := d.env.KubeClient.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "clusterpki-demo-vault-token-reviewer"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: reviewer, Namespace: "kube-system"}},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return "", err
-	}
-	tok, err := d.env.ServiceAccountToken(ctx, "kube-system", reviewer, nil, 48*time.Hour)
-	if err != nil {
-		return "", err
-	}
-	jwt := d.path("vault-setup", "reviewer.jwt")
-	if err := writeFile(jwt, []byte(tok)); err != nil {
-		return "", err
-	}
-	vaultBin, err := testenv.Binary("vault")
-	if err != nil {
-		return "", err
-	}
-	if err := d.command(ctx, "vault-setup", []string{
-		"VAULT=" + vaultBin, "VAULT_ADDR=" + d.env.VaultAddr, "VAULT_TOKEN=" + d.env.VaultRootToken,
-		"KUBERNETES_HOST=" + d.env.APIServerURL, "KUBERNETES_CA_FILE=" + d.env.CAFile,
-		"TOKEN_REVIEWER_JWT_FILE=" + jwt,
-	}, filepath.Join(d.root, "deploy", "vault", "configure-kubernetes-auth.sh")); err != nil {
+	if err := site.ConfigureVaultAuth(ctx, d.logTo("vault-setup"), d.env, d.path("vault-setup"), "clusterpki-demo-vault-token-reviewer"); err != nil {
 		return "", err
 	}
 	return "roles clusterpki-ca-operator and clusterpki-cert-operator, policies from deploy/vault/*.hcl", nil
+}
+
+// logTo runs commands for the site package with their output appended to logs/<log>.log.
+func (d *demo) logTo(log string) site.Run {
+	return func(ctx context.Context, extraEnv []string, name string, args ...string) error {
+		return d.command(ctx, log, extraEnv, name, args...)
+	}
 }
 
 // kubectl runs kubectl as the local control plane's administrator, output to logs/kubectl.log.

@@ -17,9 +17,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	vaultapi "github.com/hashicorp/vault/api"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/clusterpki/clusterpki/test/kit/pod"
+	"github.com/clusterpki/clusterpki/test/kit/site"
 )
 
 const (
@@ -60,7 +62,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	step("apply", func(t *testing.T) {
-		applyDefault(t, reg)
+		applyDefault(ctx, t, reg)
 		for _, op := range operators {
 			d, err := env.KubeClient.AppsV1().Deployments(systemNamespace).Get(ctx, op, metav1.GetOptions{})
 			if err != nil {
@@ -74,12 +76,12 @@ func TestEndToEnd(t *testing.T) {
 
 	step("vault", func(t *testing.T) { configureVault(ctx, t) })
 
-	var pods []*pod
+	var pods []*pod.Pod
 	step("operators", func(t *testing.T) {
 		for _, op := range operators {
 			// Two replicas, as the Deployment asks: one leads, the other stands by.
 			for i := range 2 {
-				pods = append(pods, startPod(ctx, t, scope, binaries[op], systemNamespace, op, fmt.Sprintf("%s-e2e-%d", op, i), podOptions{}))
+				pods = append(pods, startPod(ctx, t, scope, binaries[op], systemNamespace, op, fmt.Sprintf("%s-e2e-%d", op, i), ""))
 			}
 		}
 		for _, p := range pods {
@@ -92,13 +94,13 @@ func TestEndToEnd(t *testing.T) {
 	// The operators run until the test ends; their logs are printed if it fails.
 	t.Cleanup(func() {
 		for _, p := range pods {
-			p.stop()
+			p.Stop()
 		}
 	})
 
 	step("examples", func(t *testing.T) {
 		kubectl(t, "create", "namespace", examplesNamespace)
-		kubectl(t, "apply", "-n", examplesNamespace, "-f", filepath.Join(repoRoot, "deploy", "examples"))
+		kubectl(t, "apply", "-n", examplesNamespace, "-f", filepath.Join(env.RepoRoot, "deploy", "examples"))
 		for _, kind := range []string{"certificateauthorities", "certificates"} {
 			out, err := runErr(nil, "kubectl", "--kubeconfig="+env.Kubeconfig, "wait", "-n", examplesNamespace,
 				"--for=condition=Ready", "--timeout=5m", kind, "--all")
@@ -116,7 +118,7 @@ func TestEndToEnd(t *testing.T) {
 	step("rbac-one-verb-less", func(t *testing.T) {
 		// The replicas stop (and release their Leases): the crippled one must lead.
 		for _, p := range pods {
-			p.stop()
+			p.Stop()
 		}
 		checkStatusUpdateForbidden(ctx, t, scope, binaries["cert-operator"])
 	})
@@ -136,7 +138,7 @@ func buildImages(t *testing.T, reg string) {
 	out := run(t, []string{
 		"REGISTRY=" + reg, "VERSION=" + version, "COMMIT=e2e",
 		"IMAGE_BIN_DIR=" + t.TempDir(),
-	}, filepath.Join(repoRoot, "scripts", "images.sh"))
+	}, filepath.Join(env.RepoRoot, "scripts", "images.sh"))
 	for _, op := range operators {
 		if !strings.Contains(out, imageRef(reg, op)+"@sha256:") {
 			t.Errorf("images.sh did not report pushing %s:\n%s", imageRef(reg, op), out)
@@ -146,70 +148,44 @@ func buildImages(t *testing.T, reg string) {
 
 // applyDefault applies deploy/default the way a user does, through an overlay that sets only
 // what deploy/default says a site sets: the images and Vault's address.
-func applyDefault(t *testing.T, reg string) {
-	dir := t.TempDir()
-	rel, err := filepath.Rel(dir, filepath.Join(repoRoot, "deploy", "default"))
-	if err != nil {
+func applyDefault(ctx context.Context, t *testing.T, reg string) {
+	var images []site.Image
+	for _, op := range operators {
+		images = append(images, site.Image{Operator: op, Name: reg + "/" + op, Tag: version})
+	}
+	if err := site.ApplyDefault(ctx, runLogged(t), env, t.TempDir(), images...); err != nil {
 		t.Fatal(err)
 	}
-	k := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - %s
-images:
-  - name: ghcr.io/clusterpki/ca-operator
-    newName: %s/ca-operator
-    newTag: %s
-  - name: ghcr.io/clusterpki/cert-operator
-    newName: %s/cert-operator
-    newTag: %s
-configMapGenerator:
-  - name: clusterpki-vault
-    behavior: merge
-    literals:
-      - vault-addr=%s
-      - vault-public-addr=%s
-`, rel, reg, version, reg, version, env.VaultAddr, env.VaultAddr)
-	writeFile(t, filepath.Join(dir, "kustomization.yaml"), []byte(k))
-	kubectl(t, "apply", "--server-side", "-k", dir)
-	kubectl(t, "wait", "--for=condition=Established", "--timeout=1m",
-		"crd/certificateauthorities.clusterpki.dev", "crd/certificates.clusterpki.dev")
 }
 
 // configureVault sets up Vault's Kubernetes auth with deploy/vault/configure-kubernetes-auth.sh,
-// against the test API server, with a token reviewer ServiceAccount bound to system:auth-delegator.
+// against the test API server.
 func configureVault(ctx context.Context, t *testing.T) {
-	const reviewer = "vault-token-reviewer"
-	_, err := env.KubeClient.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "e2e-vault-token-reviewer"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: reviewer, Namespace: "kube-system"}},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := site.ConfigureVaultAuth(ctx, runLogged(t), env, t.TempDir(), "e2e-vault-token-reviewer"); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := env.ServiceAccountToken(ctx, "kube-system", reviewer, nil, 2*time.Hour)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// runLogged runs commands for the site package, logging their output to t.
+func runLogged(t *testing.T) site.Run {
+	return func(ctx context.Context, extraEnv []string, name string, args ...string) error {
+		out, err := runErr(extraEnv, name, args...)
+		t.Log(strings.TrimSpace(out))
+		if err != nil {
+			return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return nil
 	}
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "reviewer.jwt"), []byte(tok))
-	out := run(t, []string{
-		"VAULT=" + vaultBinary(t), "VAULT_ADDR=" + env.VaultAddr, "VAULT_TOKEN=" + env.VaultRootToken,
-		"KUBERNETES_HOST=" + env.APIServerURL, "KUBERNETES_CA_FILE=" + env.CAFile,
-		"TOKEN_REVIEWER_JWT_FILE=" + filepath.Join(dir, "reviewer.jwt"),
-	}, filepath.Join(repoRoot, "deploy", "vault", "configure-kubernetes-auth.sh"))
-	t.Log(strings.TrimSpace(out))
 }
 
 // checkHealth waits until the pod's liveness and readiness endpoints answer 200.
-func checkHealth(t *testing.T, p *pod) {
-	eventually(t, 2*time.Minute, p.name+" healthy and ready", func() error {
-		if done, err := p.exited(); done {
-			t.Fatalf("%s exited: %v\n%s", p.name, err, p.log())
+func checkHealth(t *testing.T, p *pod.Pod) {
+	eventually(t, 2*time.Minute, p.Name+" healthy and ready", func() error {
+		if done, _ := p.Process().Exited(); done {
+			t.Fatal(p.Process().ExitError())
 		}
 		for _, path := range []string{"/healthz", "/readyz"} {
-			if code := p.get(path); code != 200 {
+			if code := get(p, path); code != 200 {
 				return fmt.Errorf("%s answered %d", path, code)
 			}
 		}
@@ -307,7 +283,7 @@ func checkStatusUpdateForbidden(ctx context.Context, t, scope *testing.T, binary
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	p := startPod(ctx, t, scope, binary, systemNamespace, "cert-operator", "cert-operator-e2e-limited", podOptions{APIServiceAccount: sa})
+	p := startPod(ctx, t, scope, binary, systemNamespace, "cert-operator", "cert-operator-e2e-limited", sa)
 
 	cert := `apiVersion: clusterpki.dev/v1alpha1
 kind: Certificate
@@ -325,7 +301,7 @@ spec:
 	kubectl(t, "apply", "-n", examplesNamespace, "-f", f)
 	// The API server's refusal, as the operator logs it (JSON escapes its quotes).
 	forbidden := func() string {
-		for _, line := range strings.Split(p.log(), "\n") {
+		for _, line := range strings.Split(p.Process().Log(), "\n") {
 			if strings.Contains(line, "cannot update resource") && strings.Contains(line, "certificates/status") {
 				return line
 			}
@@ -333,8 +309,8 @@ spec:
 		return ""
 	}
 	eventually(t, 2*time.Minute, "the limited cert-operator reports the forbidden status update", func() error {
-		if done, err := p.exited(); done {
-			t.Fatalf("limited cert-operator exited: %v\n%s", err, p.log())
+		if done, err := p.Process().Exited(); done {
+			t.Fatalf("limited cert-operator exited: %v\n%s", err, p.Process().Log())
 		}
 		if forbidden() == "" {
 			return errors.New("no log line saying it cannot update certificates/status yet")

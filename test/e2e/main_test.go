@@ -5,29 +5,23 @@
 // Deployments, issuing deploy/examples on a real kube-apiserver and Vault.
 //
 // The local control plane has no controller-manager or kubelet, so Deployments never make pods:
-// the test plays the kubelet's part for the operators (see pod.go).
+// the test plays the kubelet's part for the operators with the kit's pod package.
 package e2e
 
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
-var (
-	env      *testenv.Env
-	repoRoot string
-)
+var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, func(e *testenv.Env) error {
 		env = e
-		var err error
-		repoRoot, err = testenv.RepoRoot()
-		return err
+		return nil
 	}))
 }
 
@@ -39,21 +33,4 @@ func requireTool(t *testing.T, name string) string {
 		t.Fatalf("the end-to-end test needs %s on PATH: %v", name, err)
 	}
 	return p
-}
-
-// vaultBinary returns the vault CLI built by scripts/build-tools.sh.
-func vaultBinary(t *testing.T) string {
-	t.Helper()
-	dir, err := testenv.BinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	matches, _ := filepath.Glob(filepath.Join(dir, "vault-v*"))
-	for _, m := range matches {
-		if filepath.Ext(m) != ".tmp" {
-			return m
-		}
-	}
-	t.Fatalf("no vault binary in %s (scripts/build-tools.sh vault)", dir)
-	return ""
 }

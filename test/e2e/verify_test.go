@@ -2,12 +2,10 @@ package e2e
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -22,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 )
 
@@ -132,9 +131,9 @@ func verifyExamples(ctx context.Context, t *testing.T) {
 			caFile := filepath.Join(dir, "ca.crt")
 			writeFile(t, caFile, []byte(cm.Data["ca.crt"]))
 			leafFile := filepath.Join(dir, "leaf.crt")
-			writeFile(t, leafFile, pemEncode(chain[:1]))
+			writeFile(t, leafFile, contract.EncodeCertificates(chain[:1]...))
 			untrusted := filepath.Join(dir, "chain.crt")
-			writeFile(t, untrusted, pemEncode(chain[1:]))
+			writeFile(t, untrusted, contract.EncodeCertificates(chain[1:]...))
 			out := run(t, nil, "openssl", "verify", "-purpose", purpose, "-CAfile", caFile, "-untrusted", untrusted, leafFile)
 			if !strings.Contains(out, leafFile+": OK") {
 				t.Errorf("openssl verify: %s", out)
@@ -188,27 +187,11 @@ func findRoleSpec(t *testing.T, ca *v1alpha1.CertificateAuthority, name string) 
 
 func pemCerts(t *testing.T, data []byte) []*x509.Certificate {
 	t.Helper()
-	var certs []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			return certs
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		certs = append(certs, c)
+	certs, err := contract.ParseCertificates(data)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func pemEncode(certs []*x509.Certificate) []byte {
-	var b bytes.Buffer
-	for _, c := range certs {
-		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-	}
-	return b.Bytes()
+	return certs
 }
 
 // extKeyUsages names usages as the API does.

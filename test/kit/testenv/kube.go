@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/clusterpki/clusterpki/test/kit/proc"
 )
 
 // Names used in the generated credentials.
@@ -26,7 +28,7 @@ const (
 )
 
 func (e *Env) startEtcd(clientURL, peerURL string) error {
-	p, err := startProcess("etcd", filepath.Join(e.Dir, "etcd.log"), envWithout("ETCD"), e.bins.etcd,
+	p, err := startProcess("etcd", filepath.Join(e.Dir, "etcd.log"), proc.EnvWithout("ETCD"), e.bins.etcd,
 		"--name=testenv",
 		"--data-dir="+filepath.Join(e.Dir, "etcd"),
 		"--listen-client-urls="+clientURL,
@@ -109,7 +111,7 @@ func (e *Env) startAPIServer(etcdURL string, port int) error {
 		return err
 	}
 
-	p, err := startProcess("kube-apiserver", filepath.Join(e.Dir, "kube-apiserver.log"), envWithout("KUBECONFIG"), e.bins.apiserver,
+	p, err := startProcess("kube-apiserver", filepath.Join(e.Dir, "kube-apiserver.log"), proc.EnvWithout("KUBECONFIG"), e.bins.apiserver,
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",

@@ -1,6 +1,4 @@
-// Package kubelet resolves, for the test and demo runners that start a Deployment's container
-// as a local process, the parts of a pod spec the kubelet would resolve.
-package kubelet
+package pod
 
 import (
 	"fmt"

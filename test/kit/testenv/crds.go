@@ -20,6 +20,11 @@ import (
 	"k8s.io/client-go/discovery"
 )
 
+// InstallShippedCRDs installs the CRDs the checkout ships (RepoRoot/deploy/crds), as InstallCRDs.
+func (e *Env) InstallShippedCRDs(ctx context.Context) error {
+	return e.InstallCRDs(ctx, filepath.Join(e.RepoRoot, "deploy", "crds"))
+}
+
 // InstallCRDs creates or updates every CustomResourceDefinition found in the
 // *.yaml files of dir (several documents per file are fine; other kinds are
 // an error) and waits until each is Established and served by discovery.

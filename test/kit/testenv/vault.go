@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/clusterpki/clusterpki/test/kit/proc"
 )
 
 func (e *Env) vaultFile(name string) string { return filepath.Join(e.Dir, "vault", name) }
@@ -32,7 +34,7 @@ ui            = false
 }
 
 func (e *Env) startVaultProcess() error {
-	p, err := startProcess("vault", filepath.Join(e.Dir, "vault.log"), envWithout("VAULT_"), e.bins.vault,
+	p, err := startProcess("vault", filepath.Join(e.Dir, "vault.log"), proc.EnvWithout("VAULT_"), e.bins.vault,
 		"server", "-config="+e.vaultFile("config.hcl"), "-log-level=warn")
 	if err != nil {
 		return err
@@ -102,7 +104,7 @@ func (e *Env) StopVault() {
 	e.mu.Lock()
 	p := e.vault
 	e.mu.Unlock()
-	p.stop()
+	p.Stop()
 }
 
 // StartVault starts Vault again on the same address with the same storage,
@@ -112,7 +114,7 @@ func (e *Env) StartVault(ctx context.Context) error {
 	p := e.vault
 	e.mu.Unlock()
 	if p != nil {
-		if done, _ := p.exited(); !done {
+		if done, _ := p.Exited(); !done {
 			return nil
 		}
 	}
@@ -120,4 +122,38 @@ func (e *Env) StartVault(ctx context.Context) error {
 		return err
 	}
 	return e.initVault(ctx)
+}
+
+// WriteOperatorPolicy writes the Vault policy an operator ships (deploy/vault/<operator>.hcl of
+// RepoRoot) under the name operator.
+func (e *Env) WriteOperatorPolicy(ctx context.Context, operator string) error {
+	policy, err := os.ReadFile(filepath.Join(e.RepoRoot, "deploy", "vault", operator+".hcl"))
+	if err != nil {
+		return err
+	}
+	c, err := e.VaultClient()
+	if err != nil {
+		return err
+	}
+	if err := c.Sys().PutPolicyWithContext(ctx, operator, string(policy)); err != nil {
+		return fmt.Errorf("testenv: write policy %s: %w", operator, err)
+	}
+	return nil
+}
+
+// PolicyToken returns a new renewable orphan Vault token that holds only policy and lives ttl
+// (a Vault duration such as "24h").
+func (e *Env) PolicyToken(ctx context.Context, policy, ttl string) (string, error) {
+	c, err := e.VaultClient()
+	if err != nil {
+		return "", err
+	}
+	renewable := true
+	s, err := c.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{
+		Policies: []string{policy}, TTL: ttl, NoParent: true, Renewable: &renewable,
+	})
+	if err != nil {
+		return "", fmt.Errorf("testenv: create %s token: %w", policy, err)
+	}
+	return s.Auth.ClientToken, nil
 }

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clusterpki/clusterpki/pkg/testenv"
+	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
 func main() {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/clusterpki/clusterpki/test/kit/proc"
 )
 
 // RepoRoot returns the root of the clusterpki checkout: $CLUSTERPKI_REPO_ROOT
@@ -240,7 +242,7 @@ func ensureBinary(ctx context.Context, progress io.Writer, root, name, path stri
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	start := time.Now()
-	if err := Spawn(cmd); err != nil {
+	if err := proc.Spawn(cmd); err != nil {
 		return fmt.Errorf("testenv: build %s: %w", name, err)
 	}
 	done := make(chan error, 1)

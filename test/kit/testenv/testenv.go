@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +19,8 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/clusterpki/clusterpki/test/kit/proc"
 )
 
 // Options configure Start. The zero value is ready to use.
@@ -40,6 +41,8 @@ type Options struct {
 type Env struct {
 	// Dir is the work directory; logs are Dir/*.log.
 	Dir string
+	// RepoRoot is the clusterpki checkout (see the function RepoRoot): deploy/, scripts/.
+	RepoRoot string
 	// APIServerURL is the https URL of kube-apiserver.
 	APIServerURL string
 	// CAFile and CAData hold the CA that signed the API server's serving
@@ -64,9 +67,9 @@ type Env struct {
 	vaultPort  int
 
 	mu        sync.Mutex
-	etcd      *process
-	apiserver *process
-	vault     *process
+	etcd      *proc.Process
+	apiserver *proc.Process
+	vault     *proc.Process
 	stopped   bool
 }
 
@@ -90,6 +93,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		progress = os.Stderr
 	}
 	var err error
+	if e.RepoRoot, err = RepoRoot(); err != nil {
+		return nil, err
+	}
 	if e.bins, err = findBinaries(ctx, progress); err != nil {
 		return nil, err
 	}
@@ -115,7 +121,7 @@ func (e *Env) start(ctx context.Context) error {
 			return err
 		}
 	}
-	ports, err := freePorts(4)
+	ports, err := proc.FreePorts(4)
 	if err != nil {
 		return err
 	}
@@ -163,15 +169,15 @@ func (e *Env) Stop() error {
 
 func (e *Env) stopProcesses() {
 	e.mu.Lock()
-	procs := []*process{e.apiserver, e.vault, e.etcd}
+	procs := []*proc.Process{e.apiserver, e.vault, e.etcd}
 	e.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range procs[:2] { // API server and Vault in parallel, etcd last
 		wg.Add(1)
-		go func() { defer wg.Done(); p.stop() }()
+		go func() { defer wg.Done(); p.Stop() }()
 	}
 	wg.Wait()
-	procs[2].stop()
+	procs[2].Stop()
 }
 
 // LogTails returns the last n lines of each program's log, for failure reports.
@@ -215,64 +221,19 @@ func withoutDeadline(ctx context.Context) (context.Context, context.CancelFunc) 
 	return c, func() { stop(); cancel() }
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// poll calls check every interval until it returns nil, the process exits,
-// or limit passes; the error names the program and carries its log tail.
-func poll(ctx context.Context, p *process, limit time.Duration, check func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	var last error
-	for {
-		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		last = check(cctx)
-		ccancel()
-		if last == nil {
-			return nil
-		}
-		if done, err := p.exited(); done {
-			return fmt.Errorf("testenv: %s exited (%v) before it was ready; log %s:\n%s", p.name, err, p.logPath, Tail(p.logPath, 30))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("testenv: %s not ready after %v: %w (last check: %v); log %s:\n%s",
-				p.name, limit, ctx.Err(), last, p.logPath, Tail(p.logPath, 30))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 // Check returns an error naming the first program of the environment that has
 // exited, with its log tail; nil while all run (a Vault stopped by StopVault
 // counts as exited).
 func (e *Env) Check() error {
 	e.mu.Lock()
-	procs := []*process{e.etcd, e.apiserver, e.vault}
+	procs := []*proc.Process{e.etcd, e.apiserver, e.vault}
 	e.mu.Unlock()
 	for _, p := range procs {
 		if p == nil {
 			continue
 		}
-		if done, err := p.exited(); done {
-			return fmt.Errorf("testenv: %s exited (%v); log %s:\n%s", p.name, err, p.logPath, Tail(p.logPath, 30))
+		if done, err := p.Exited(); done {
+			return fmt.Errorf("testenv: %s exited (%v); log %s:\n%s", p.Name, err, p.LogPath, Tail(p.LogPath, 30))
 		}
 	}
 	return nil
