@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
@@ -81,9 +80,9 @@ func New(cfg Config) (*Operator, error) {
 	if cfg.Log == nil {
 		cfg.Log = logrus.StandardLogger()
 	}
-	kubeClient, err := kubernetes.NewForConfig(kube.Protobuf(cfg.RESTConfig))
+	kubeClient, err := kube.NewClient(cfg.RESTConfig)
 	if err != nil {
-		return nil, fmt.Errorf("create Kubernetes client: %w", err)
+		return nil, err
 	}
 	client, err := versioned.NewForConfig(cfg.RESTConfig)
 	if err != nil {

@@ -3,7 +3,6 @@ package kube
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 )
@@ -15,7 +14,7 @@ const eventLogVerbosity = 2
 // NewEventRecorder returns a recorder whose events, attributed to component, are written to the
 // API server and logged at debug level, and the function that flushes and stops it; scheme must
 // know the kinds of the objects events are recorded for.
-func NewEventRecorder(client kubernetes.Interface, scheme *runtime.Scheme, component string) (record.EventRecorder, func()) {
+func NewEventRecorder(client CoreClient, scheme *runtime.Scheme, component string) (record.EventRecorder, func()) {
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartStructuredLogging(eventLogVerbosity)
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})

@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/clusterpki/clusterpki/pkg/kube"
 )
 
 // Config says whether and how to elect a leader.
@@ -24,7 +25,7 @@ type Config struct {
 	Name      string
 	// Identity names this replica in the Lease; the pod name is a good choice.
 	Identity string
-	Client   kubernetes.Interface
+	Client   kube.Client
 	// LeaseDuration, RenewDeadline and RetryPeriod default to 15s, 10s and 2s.
 	LeaseDuration time.Duration
 	RenewDeadline time.Duration

@@ -14,7 +14,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
@@ -37,7 +36,7 @@ type Runnable interface {
 // Deps are what setup needs to build controllers.
 type Deps struct {
 	RESTConfig *rest.Config
-	Kube       kubernetes.Interface
+	Kube       kube.Client
 	Vault      *vault.Client
 	Log        *logrus.Logger
 	Options    *cli.Options
@@ -54,9 +53,9 @@ func Run(ctx context.Context, log *logrus.Logger, opts *cli.Options, name string
 		return err
 	}
 	restCfg = rest.AddUserAgent(restCfg, name+"/"+version.Version)
-	kubeClient, err := kubernetes.NewForConfig(kube.Protobuf(restCfg))
+	kubeClient, err := kube.NewClient(restCfg)
 	if err != nil {
-		return fmt.Errorf("create Kubernetes client: %w", err)
+		return err
 	}
 
 	vaultClient, err := vault.New(ctx, opts.Vault, log)

@@ -14,7 +14,6 @@ import (
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -46,7 +45,7 @@ type Config struct {
 	// Log is the logger (default logrus's standard logger).
 	Log logrus.FieldLogger
 	// Kube reads and writes Secrets.
-	Kube kubernetes.Interface
+	Kube kube.CoreClient
 	// Client writes Certificates' status and finalizers.
 	Client versioned.Interface
 	// Vault signs and revokes; pkg/vault's client counts its requests.
@@ -70,7 +69,7 @@ type Config struct {
 
 // Controller issues and renews the certificates of Certificate objects.
 type Controller struct {
-	kube     kubernetes.Interface
+	kube     kube.CoreClient
 	client   versioned.Interface
 	vault    Vault
 	recorder record.EventRecorder
@@ -104,7 +103,7 @@ func NewController(cfg Config) (*Controller, error) {
 	}
 	certInformer := cfg.Informers.ClusterPKI.Clusterpki().V1alpha1().Certificates()
 	caInformer := cfg.Informers.ClusterPKI.Clusterpki().V1alpha1().CertificateAuthorities()
-	secretInformer := cfg.Informers.Kube.Core().V1().Secrets()
+	secretInformer := cfg.Informers.Secrets
 
 	c := &Controller{
 		kube:         cfg.Kube,
@@ -115,7 +114,7 @@ func NewController(cfg Config) (*Controller, error) {
 		log:          cfg.Log.WithField("controller", Name),
 		certificates: certInformer.Lister(),
 		cas:          caInformer.Lister(),
-		secrets:      secretInformer.Lister(),
+		secrets:      corelisters.NewSecretLister(secretInformer.GetIndexer()),
 		secretFacts:  newSecretFacts(),
 		byCA:         certInformer.Informer().GetIndexer(),
 		now:          time.Now,
@@ -127,7 +126,7 @@ func NewController(cfg Config) (*Controller, error) {
 	cfg.Metrics.certificates.use(c.certificates)
 	c.queue = controller.New(Name, c.sync, controller.WithLogger(cfg.Log), controller.WithMaxBackoff(cfg.MaxBackoff),
 		controller.WithMetrics(cfg.Metrics.queue))
-	if err := c.watch(certInformer.Informer(), caInformer.Informer(), secretInformer.Informer()); err != nil {
+	if err := c.watch(certInformer.Informer(), caInformer.Informer(), secretInformer); err != nil {
 		return nil, err
 	}
 	return c, nil

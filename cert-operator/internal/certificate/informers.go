@@ -7,47 +7,62 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kubeinformers "k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
 	"github.com/clusterpki/clusterpki/apis/generated/informers/externalversions"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/secret"
+	"github.com/clusterpki/clusterpki/pkg/kube"
 )
 
-// Informers are the shared informer factories the controller reads from: one for the
-// clusterpki kinds and one for Secrets, which lists and watches only the Secrets labelled with
+// Informers are the caches the controller reads from: the clusterpki kinds' shared informer
+// factory, and an informer of Secrets, which lists and watches only the Secrets labelled with
 // the Certificate they belong to, so the cache does not grow with the cluster's other Secrets.
+// The Secret informer is built on the typed core/v1 client rather than client-go's informer
+// factory, which would link (and need) the umbrella Clientset of every API group.
 type Informers struct {
-	Kube       kubeinformers.SharedInformerFactory
+	Secrets    cache.SharedIndexInformer
 	ClusterPKI externalversions.SharedInformerFactory
+
+	wg *sync.WaitGroup
 }
 
-// NewInformers returns the factories for namespace (all namespaces when empty) with the given
+// NewInformers returns the informers for namespace (all namespaces when empty) with the given
 // resync period.
-func NewInformers(kube kubernetes.Interface, client versioned.Interface, namespace string, resync time.Duration) Informers {
+func NewInformers(kubeClient kube.CoreClient, client versioned.Interface, namespace string, resync time.Duration) Informers {
+	secrets := kubeClient.CoreV1().Secrets(namespace)
+	tweak := func(o *metav1.ListOptions) { o.LabelSelector = v1alpha1.LabelCertificate }
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			tweak(&o)
+			return secrets.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			tweak(&o)
+			return secrets.Watch(ctx, o)
+		},
+	}
 	return Informers{
-		Kube: kubeinformers.NewSharedInformerFactoryWithOptions(kube, resync,
-			kubeinformers.WithNamespace(namespace),
-			kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) {
-				o.LabelSelector = v1alpha1.LabelCertificate
-			})),
+		Secrets: cache.NewSharedIndexInformer(lw, &corev1.Secret{}, resync,
+			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}),
 		ClusterPKI: externalversions.NewSharedInformerFactoryWithOptions(client, resync,
 			externalversions.WithNamespace(namespace)),
+		wg: &sync.WaitGroup{},
 	}
 }
 
 // Start starts every informer the controller asked for; call it after NewController.
 func (i Informers) Start(ctx context.Context) {
-	i.Kube.Start(ctx.Done())
+	i.wg.Go(func() { i.Secrets.RunWithContext(ctx) })
 	i.ClusterPKI.Start(ctx.Done())
 }
 
 // Shutdown waits for the informers' goroutines to end once ctx is done.
 func (i Informers) Shutdown() {
-	i.Kube.Shutdown()
+	i.wg.Wait()
 	i.ClusterPKI.Shutdown()
 }
 
