@@ -46,8 +46,13 @@ func NewInformers(kubeClient kube.CoreClient, client versioned.Interface, namesp
 		},
 	}
 	return Informers{
-		Secrets: cache.NewSharedIndexInformer(lw, &corev1.Secret{}, resync,
-			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}),
+		// As client-go's generated Secret informer does: the wrapper tells the reflector
+		// whether the client can stream a watch list (fake clients cannot).
+		Secrets: cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, kubeClient),
+			&corev1.Secret{}, cache.SharedIndexInformerOptions{
+				ResyncPeriod: resync,
+				Indexers:     cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
+			}),
 		ClusterPKI: externalversions.NewSharedInformerFactoryWithOptions(client, resync,
 			externalversions.WithNamespace(namespace)),
 		wg: &sync.WaitGroup{},
