@@ -49,10 +49,8 @@ func NewInformers(kubeClient kube.CoreClient, client versioned.Interface, namesp
 		// As client-go's generated Secret informer does: the wrapper tells the reflector
 		// whether the client can stream a watch list (fake clients cannot).
 		Secrets: cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, kubeClient),
-			&corev1.Secret{}, cache.SharedIndexInformerOptions{
-				ResyncPeriod: resync,
-				Indexers:     cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
-			}),
+			// No namespace index: the controller only gets Secrets by key.
+			&corev1.Secret{}, cache.SharedIndexInformerOptions{ResyncPeriod: resync, Indexers: cache.Indexers{}}),
 		ClusterPKI: externalversions.NewSharedInformerFactoryWithOptions(client, resync,
 			externalversions.WithNamespace(namespace)),
 		wg: &sync.WaitGroup{},
