@@ -219,11 +219,8 @@ type memoryBreakdown struct {
 	RuntimeMiB float64 `json:"runtimeMiB"`
 }
 
-// breakdownOf reads pid's RssAnon and RssFile and, from its metrics snapshot s, the Go heap in
-// use, the heap size at which the next collection starts (what was live after the last one
-// times 1 + GOGC/100) and the stacks.
-func breakdownOf(pid int, s snapshot) (*memoryBreakdown, error) {
-	const mib = 1 << 20
+// residentSplit reads pid's RssAnon and RssFile.
+func residentSplit(pid int) (*memoryBreakdown, error) {
 	anon, err := procStatusBytes(pid, "RssAnon:")
 	if err != nil {
 		return nil, err
@@ -232,14 +229,21 @@ func breakdownOf(pid int, s snapshot) (*memoryBreakdown, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &memoryBreakdown{
-		AnonMiB: float64(anon) / mib, FileMiB: float64(file) / mib,
-		HeapInuseMiB: s.sum("go_memstats_heap_inuse_bytes", nil) / mib,
-		HeapGoalMiB:  s.sum("go_memstats_next_gc_bytes", nil) / mib,
-		StackMiB:     s.sum("go_memstats_stack_inuse_bytes", nil) / mib,
-		FreeMiB:      (s.sum("go_memstats_heap_idle_bytes", nil) - s.sum("go_memstats_heap_released_bytes", nil)) / mib,
-		RuntimeMiB: (s.sum("go_memstats_mspan_inuse_bytes", nil) + s.sum("go_memstats_mcache_inuse_bytes", nil) +
-			s.sum("go_memstats_gc_sys_bytes", nil) + s.sum("go_memstats_buck_hash_sys_bytes", nil) +
-			s.sum("go_memstats_other_sys_bytes", nil)) / mib,
-	}, nil
+	return &memoryBreakdown{AnonMiB: float64(anon) / mib, FileMiB: float64(file) / mib}, nil
 }
+
+// addHeap fills in, from a metrics snapshot s, the Go heap in use, the heap size at which the
+// next collection starts (what was live after the last one times 1 + GOGC/100), the stacks,
+// freed heap not yet returned to the kernel and the runtime's own structures.
+func (b *memoryBreakdown) addHeap(s snapshot) {
+	b.HeapInuseMiB = s.sum("go_memstats_heap_inuse_bytes", nil) / mib
+	b.HeapGoalMiB = s.sum("go_memstats_next_gc_bytes", nil) / mib
+	b.StackMiB = s.sum("go_memstats_stack_inuse_bytes", nil) / mib
+	b.FreeMiB = (s.sum("go_memstats_heap_idle_bytes", nil) - s.sum("go_memstats_heap_released_bytes", nil)) / mib
+	b.RuntimeMiB = (s.sum("go_memstats_mspan_inuse_bytes", nil) + s.sum("go_memstats_mcache_inuse_bytes", nil) +
+		s.sum("go_memstats_gc_sys_bytes", nil) + s.sum("go_memstats_buck_hash_sys_bytes", nil) +
+		s.sum("go_memstats_other_sys_bytes", nil)) / mib
+}
+
+// mib is a mebibyte.
+const mib = 1 << 20
