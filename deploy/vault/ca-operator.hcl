@@ -58,6 +58,10 @@ path "clusterpki/+/+/+/root/sign-self-issued" { capabilities = ["deny"] }
 path "clusterpki/+/+/+/issuer/+/sign-self-issued" { capabilities = ["deny"] }
 # The operator signs issuing CAs with root/sign-intermediate only; the per-issuer twin is closed.
 path "clusterpki/+/+/+/issuer/+/sign-intermediate" { capabilities = ["deny"] }
+# The operator retires an issuer by deleting it, never by revoking it: revoking the default root
+# would stop the tenant's issuance in one call. (DELETE <mount>/root, which empties a mount of its
+# issuers and keys, needs sudo, which this policy never grants.)
+path "clusterpki/+/+/+/issuer/+/revoke" { capabilities = ["deny"] }
 # Leaves are signed by the cert-operator, never by the ca-operator.
 path "clusterpki/+/+/+/sign/+" { capabilities = ["deny"] }
 path "clusterpki/+/+/+/issuer/+/sign/+" { capabilities = ["deny"] }

@@ -61,6 +61,8 @@ func tokenClient(t *testing.T, policyFile string) *vaultapi.Client {
 type attempt struct {
 	path string
 	data map[string]any
+	// delete sends a DELETE instead of a write.
+	delete bool
 }
 
 // assertRefused sends every attempt and asserts Vault answered 403 permission denied, the
@@ -78,7 +80,12 @@ func assertRefused(t *testing.T, c *vaultapi.Client, attempts map[string]attempt
 		if data == nil {
 			data = map[string]any{"common_name": "x.example.com", "csr": "x", "key_type": "ec"}
 		}
-		_, err := c.Logical().Write(a.path, data)
+		var err error
+		if a.delete {
+			_, err = c.Logical().Delete(a.path)
+		} else {
+			_, err = c.Logical().Write(a.path, data)
+		}
 		var re *vaultapi.ResponseError
 		if assert.True(t, errors.As(err, &re), "%s (%s): want a refusal, got %v", name, a.path, err) {
 			assert.Equal(t, 403, re.StatusCode, "%s (%s): %v", name, a.path, err)
@@ -171,6 +178,10 @@ func TestCAOperatorTokenReachesOnlyItsMountsAndNoKeyMaterial(t *testing.T) {
 		} {
 			attempts[mount+": "+endpoint] = attempt{path: mount + "/" + endpoint}
 		}
+		// Revoking the default issuer (denied), or deleting every issuer and key of the mount at
+		// once (a sudo path, never granted), would stop issuance in one call.
+		attempts[mount+": revoke the default issuer"] = attempt{path: mount + "/issuer/default/revoke"}
+		attempts[mount+": delete every issuer and key"] = attempt{path: mount + "/root", delete: true}
 	}
 	assertRefused(t, c, attempts)
 }
