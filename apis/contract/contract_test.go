@@ -52,7 +52,7 @@ func TestReadyCAStatus(t *testing.T) {
 }
 
 func TestParseCertificates(t *testing.T) {
-	if _, err := ParseCertificates([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")); err == nil {
+	if _, err := ParseCertificates([]byte("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n")); err == nil {
 		t.Error("data with no certificate parsed")
 	}
 	if _, err := ParseCertificate([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")); err == nil {
