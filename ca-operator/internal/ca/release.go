@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,24 +23,18 @@ import (
 // It returns the object as the API server now has it, so a later status write carries its
 // resourceVersion.
 func (c *Controller) ensureFinalizer(ctx context.Context, ca *v1alpha1.CertificateAuthority) (*v1alpha1.CertificateAuthority, error) {
-	want := wantsFinalizer(ca)
-	if want == kube.HasFinalizer(ca, Finalizer) {
-		return ca, nil
+	patched := ca
+	patch := func(ctx context.Context, data []byte) (err error) {
+		patched, err = c.patch(ctx, ca, data)
+		return err
 	}
-	finalizers := slices.DeleteFunc(slices.Clone(ca.Finalizers), func(f string) bool { return f == Finalizer })
-	if want {
-		finalizers = append(finalizers, Finalizer)
+	var err error
+	if wantsFinalizer(ca) {
+		err = kube.AddFinalizer(ctx, ca, Finalizer, patch)
+	} else {
+		err = kube.RemoveFinalizer(ctx, ca, Finalizer, patch)
 	}
-	data, err := kube.FinalizerPatch(ca, finalizers)
-	if err != nil {
-		return nil, err
-	}
-	patched, err := c.client.ClusterpkiV1alpha1().CertificateAuthorities(ca.Namespace).Patch(ctx, ca.Name, types.MergePatchType, data, metav1.PatchOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("update finalizer %s: %w", Finalizer, err)
-	}
-	c.metrics.apiWrites.WithLabelValues("finalizer").Inc()
-	return patched, nil
+	return patched, err
 }
 
 // wantsFinalizer reports whether deleting ca must wait for the ca-operator: only when its
@@ -53,12 +46,20 @@ func wantsFinalizer(ca *v1alpha1.CertificateAuthority) bool {
 // patchCA returns a PatchFunc that merge-patches ca.
 func (c *Controller) patchCA(ca *v1alpha1.CertificateAuthority) kube.PatchFunc {
 	return func(ctx context.Context, data []byte) error {
-		_, err := c.client.ClusterpkiV1alpha1().CertificateAuthorities(ca.Namespace).Patch(ctx, ca.Name, types.MergePatchType, data, metav1.PatchOptions{})
-		if err == nil {
-			c.metrics.apiWrites.WithLabelValues("finalizer").Inc()
-		}
+		_, err := c.patch(ctx, ca, data)
 		return err
 	}
+}
+
+// patch merge-patches ca's finalizers with data and returns the object as the API server now
+// has it.
+func (c *Controller) patch(ctx context.Context, ca *v1alpha1.CertificateAuthority, data []byte) (*v1alpha1.CertificateAuthority, error) {
+	patched, err := c.client.ClusterpkiV1alpha1().CertificateAuthorities(ca.Namespace).Patch(ctx, ca.Name, types.MergePatchType, data, metav1.PatchOptions{})
+	if err != nil {
+		return nil, err
+	}
+	c.metrics.apiWrites.WithLabelValues("finalizer").Inc()
+	return patched, nil
 }
 
 // finalizeWithin runs finalize for a CertificateAuthority being deleted, but never holds it for
@@ -66,7 +67,7 @@ func (c *Controller) patchCA(ca *v1alpha1.CertificateAuthority) kube.PatchFunc {
 // left, and once it has run out the finalizer is released with a Warning naming the mounts left
 // in Vault. (Setting spec.deletionPolicy to Retain lets it go at once, keeping the mounts.)
 func (c *Controller) finalizeWithin(ctx context.Context, ca *v1alpha1.CertificateAuthority) error {
-	if !kube.HasFinalizer(ca, Finalizer) || ca.Spec.DeletionPolicy != v1alpha1.DeletionPolicyDelete {
+	if !kube.HasFinalizer(ca, Finalizer) || !wantsFinalizer(ca) {
 		return c.finalize(ctx, ca)
 	}
 	timeout := c.finalizerTimeout
