@@ -80,7 +80,7 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 		certs = append(certs, cert)
 	}
 	if len(certs) == 0 {
-		return nil, errors.New("no certificate in PEM data")
+		return nil, errors.New("no PEM certificate")
 	}
 	return certs, nil
 }

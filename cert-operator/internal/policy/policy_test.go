@@ -113,7 +113,7 @@ func TestDefaultChain(t *testing.T) {
 			secret: func(c *v1alpha1.Certificate) *corev1.Secret {
 				return f.validSecret(c, func(s *corev1.Secret) { s.Data[corev1.TLSCertKey] = []byte("garbage") })
 			},
-			wantReason: ReasonInvalidData, wantMessage: `Secret "web-tls" has an unreadable tls.crt: no certificate in PEM data`,
+			wantReason: ReasonInvalidData, wantMessage: `Secret "web-tls" has an unreadable tls.crt: no PEM certificate`,
 		},
 		"a key that does not match the certificate is re-issued": {
 			cert: certificate(),

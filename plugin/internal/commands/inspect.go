@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -129,7 +128,7 @@ func (o *options) inspectCertificate(ctx context.Context, name string) (*certRep
 	if err != nil {
 		return nil, err
 	}
-	chain, err := parseCertificates(secret.Data[corev1.TLSCertKey])
+	chain, err := contract.ParseCertificates(secret.Data[corev1.TLSCertKey])
 	if err != nil {
 		r.Checks = append(r.Checks, check{Name: "tls.crt parses", Detail: err.Error()})
 		return r, nil
@@ -173,7 +172,7 @@ func (o *options) inspectCertificate(ctx context.Context, name string) (*certRep
 // verifyChain checks that chain[0] chains through chain[1:] to a root of bundlePEM at now.
 func verifyChain(chain []*x509.Certificate, bundlePEM []byte, now time.Time) check {
 	c := check{Name: "chain verifies against the published root"}
-	roots, err := parseCertificates(bundlePEM)
+	roots, err := contract.ParseCertificates(bundlePEM)
 	if err != nil {
 		c.Detail = "published bundle: " + err.Error()
 		return c
@@ -200,8 +199,8 @@ func verifyChain(chain []*x509.Certificate, bundlePEM []byte, now time.Time) che
 // sameRoots checks that the Secret's ca.crt holds the same certificates as the published bundle.
 func sameRoots(secretCA, bundle []byte) check {
 	c := check{Name: "Secret's ca.crt is the published trust"}
-	a, errA := parseCertificates(secretCA)
-	b, errB := parseCertificates(bundle)
+	a, errA := contract.ParseCertificates(secretCA)
+	b, errB := contract.ParseCertificates(bundle)
 	if err := errors.Join(errA, errB); err != nil {
 		c.Detail = err.Error()
 		return c
@@ -219,30 +218,6 @@ func sameRoots(secretCA, bundle []byte) check {
 		c.Detail = fmt.Sprintf("ca.crt holds %d certificate(s), the published bundle %d, and they differ", len(a), len(b))
 	}
 	return c
-}
-
-// parseCertificates decodes every CERTIFICATE block of data, in order.
-func parseCertificates(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return out, nil
 }
 
 // describe decodes the fields of c that an operator looks at.

@@ -42,7 +42,7 @@ func newTrust(o *options) *cobra.Command {
 				return fmt.Errorf("the trust of CertificateAuthority %s/%s: %w", cm.Namespace, cm.Name, err)
 			}
 			pem := bundle.Data[trustKey]
-			certs, err := parseCertificates([]byte(pem))
+			certs, err := contract.ParseCertificates([]byte(pem))
 			if err != nil {
 				return fmt.Errorf("ConfigMap %s/%s %s: %w", cm.Namespace, name, trustKey, err)
 			}
