@@ -91,44 +91,50 @@ func TestInvalidObjectsAreRejectedNamingTheField(t *testing.T) {
 		wantField   string // a fragment of the API server's message naming the field
 		wantMessage string // a fragment saying why; empty: the field is enough
 	}{
-		"a clusterID that is not a DNS label":            {validCA, `clusterID: Tenant_A`, "spec.clusterID", ""},
-		"a clusterID longer than 40 characters":          {validCA, `clusterID: ` + strings.Repeat("a", 41), "spec.clusterID", ""},
-		"a CA without a clusterID":                       {validCA, `clusterID: null`, "spec.clusterID", ""},
-		"a root without a common name":                   {validCA, `root: {ttl: 8760h}`, "spec.root.commonName", ""},
-		"a root ttl that is not a duration":              {validCA, `root: {commonName: r, ttl: 10y}`, "spec.root.ttl", ""},
-		"an unknown root key type":                       {validCA, `root: {commonName: r, keyType: dsa}`, "spec.root.keyType", ""},
-		"an RSA root of 1024 bits":                       {validCA, `root: {commonName: r, keyType: rsa, keyBits: 1024}`, "spec.root.keyBits", ""},
-		"an EC root of 2048 bits":                        {validCA, `root: {commonName: r, keyType: ec, keyBits: 2048}`, "spec.root.keyBits", ""},
-		"an ed25519 root with a key size":                {validCA, `root: {commonName: r, keyType: ed25519, keyBits: 256}`, "spec.root.keyBits", ""},
-		"an issuing CA living as long as the root":       {validCA, `issuing: {ttl: 87600h}`, "spec.issuing.ttl", ""},
-		"an issuing rotateBefore longer than its ttl":    {validCA, `issuing: {ttl: 100h, rotateBefore: 200h}`, "spec.issuing.rotateBefore", ""},
-		"duplicate role names":                           {validCA, `roles: [{name: a}, {name: a}]`, "spec.roles", ""},
-		"a role name that is not a DNS label":            {validCA, `roles: [{name: Server}]`, "spec.roles[0].name", ""},
-		"an allowed domain that is not a hostname":       {validCA, `roles: [{name: a, allowedDomains: ["bad domain"]}]`, "spec.roles[0].allowedDomains[0]", ""},
-		"an unknown key usage":                           {validCA, `roles: [{name: a, keyUsages: [Everything]}]`, "spec.roles[0].keyUsages[0]", ""},
-		"an unknown extended key usage":                  {validCA, `roles: [{name: a, extKeyUsages: [WebAuth]}]`, "spec.roles[0].extKeyUsages[0]", ""},
-		"a role maxTTL that is not a duration":           {validCA, `roles: [{name: a, maxTTL: forever}]`, "spec.roles[0].maxTTL", ""},
-		"an unknown deletion policy":                     {validCA, `deletionPolicy: Destroy`, "spec.deletionPolicy", ""},
-		"a certificate without any name":                 {validCert, `commonName: null`, "commonName", ""},
-		"a DNS SAN with an underscore":                   {validCert, `altNames: [bad_name.example.com]`, "spec.altNames[0]", ""},
-		"a DNS SAN with upper case":                      {validCert, `altNames: [A.example.com]`, "spec.altNames[0]", ""},
-		"an IP SAN that is not an IP":                    {validCert, `ipSANs: [300.1.2.3]`, "spec.ipSANs[0]", ""},
-		"an IP SAN that is a hostname":                   {validCert, `ipSANs: [localhost]`, "spec.ipSANs[0]", ""},
-		"a URI SAN that is not a URI":                    {validCert, `uriSANs: ["not a uri"]`, "spec.uriSANs[0]", ""},
-		"a ttl in days":                                  {validCert, `ttl: 30d`, "spec.ttl", ""},
-		"renewBefore as long as the ttl":                 {validCert, `{ttl: 24h, renewBefore: 24h}`, "spec.renewBefore", ""},
-		"renewBefore longer than the ttl":                {validCert, `{ttl: 1h, renewBefore: 2h}`, "spec.renewBefore", ""},
-		"renewBefore and renewBeforePercentage together": {validCert, `{renewBefore: 1h, renewBeforePercentage: 20}`, "renewBeforePercentage", ""},
-		"a renewBeforePercentage of 100":                 {validCert, `renewBeforePercentage: 100`, "spec.renewBeforePercentage", ""},
-		"an unknown private key algorithm":               {validCert, `privateKey: {algorithm: DSA}`, "spec.privateKey.algorithm", ""},
-		"an RSA key of 1024 bits":                        {validCert, `privateKey: {algorithm: RSA, size: 1024}`, "spec.privateKey.size", ""},
-		"an ECDSA key of 521 bits":                       {validCert, `privateKey: {algorithm: ECDSA, size: 521}`, "spec.privateKey.size", ""},
-		"an Ed25519 key with a size":                     {validCert, `privateKey: {algorithm: Ed25519, size: 256}`, "spec.privateKey.size", ""},
-		"an unknown revocation policy":                   {validCert, `revocationPolicy: Sometimes`, "spec.revocationPolicy", ""},
-		"a certificate without a caRef":                  {validCert, `caRef: null`, "spec.caRef", ""},
-		"a secretName that is not a DNS subdomain":       {validCert, `secretName: My_Secret`, "spec.secretName", ""},
-		"a role that is not a DNS label":                 {validCert, `role: "server role"`, "spec.role", ""},
-		"a common name longer than 64 characters":        {validCert, `commonName: ` + strings.Repeat("a", 65), "spec.commonName", ""},
+		"a clusterID that is not a DNS label":         {validCA, `clusterID: Tenant_A`, "spec.clusterID", ""},
+		"a clusterID longer than 40 characters":       {validCA, `clusterID: ` + strings.Repeat("a", 41), "spec.clusterID", ""},
+		"a CA without a clusterID":                    {validCA, `clusterID: null`, "spec.clusterID", ""},
+		"a root without a common name":                {validCA, `root: {ttl: 8760h}`, "spec.root.commonName", ""},
+		"a root ttl that is not a duration":           {validCA, `root: {commonName: r, ttl: 10y}`, "spec.root.ttl", ""},
+		"an unknown root key type":                    {validCA, `root: {commonName: r, keyType: dsa}`, "spec.root.keyType", ""},
+		"an RSA root of 1024 bits":                    {validCA, `root: {commonName: r, keyType: rsa, keyBits: 1024}`, "spec.root.keyBits", ""},
+		"an EC root of 2048 bits":                     {validCA, `root: {commonName: r, keyType: ec, keyBits: 2048}`, "spec.root.keyBits", ""},
+		"an ed25519 root with a key size":             {validCA, `root: {commonName: r, keyType: ed25519, keyBits: 256}`, "spec.root.keyBits", ""},
+		"an issuing CA living as long as the root":    {validCA, `issuing: {ttl: 87600h}`, "spec.issuing.ttl", ""},
+		"an issuing rotateBefore longer than its ttl": {validCA, `issuing: {ttl: 100h, rotateBefore: 200h}`, "spec.issuing.rotateBefore", ""},
+		"duplicate role names":                        {validCA, `roles: [{name: a}, {name: a}]`, "spec.roles", ""},
+		// Root rotation (spec.root.rotateBefore, rotationOverlap).
+		"a root rotateBefore as long as its ttl":          {validCA, `root: {commonName: r, ttl: 100000h, rotateBefore: 100000h}`, "spec.root.rotateBefore", "rotateBefore must be shorter than ttl"},
+		"a root rotateBefore that is not a duration":      {validCA, `root: {commonName: r, rotateBefore: 30d}`, "spec.root.rotateBefore", ""},
+		"a rotationOverlap under a minute":                {validCA, `root: {commonName: r, rotationOverlap: 59s}`, "spec.root.rotationOverlap", "at least 1m"},
+		"a rotationOverlap as long as the root":           {validCA, `root: {commonName: r, ttl: 100000h, rotationOverlap: 100000h}`, "spec.root.rotationOverlap", "shorter than ttl"},
+		"a root rotation starting after the issuing CA's": {validCA, `{root: {commonName: r, ttl: 1000h, rotateBefore: 100h}, issuing: {ttl: 500h, rotateBefore: 200h}}`, "spec.root.rotateBefore", "longer than spec.issuing.rotateBefore"},
+		"a role name that is not a DNS label":             {validCA, `roles: [{name: Server}]`, "spec.roles[0].name", ""},
+		"an allowed domain that is not a hostname":        {validCA, `roles: [{name: a, allowedDomains: ["bad domain"]}]`, "spec.roles[0].allowedDomains[0]", ""},
+		"an unknown key usage":                            {validCA, `roles: [{name: a, keyUsages: [Everything]}]`, "spec.roles[0].keyUsages[0]", ""},
+		"an unknown extended key usage":                   {validCA, `roles: [{name: a, extKeyUsages: [WebAuth]}]`, "spec.roles[0].extKeyUsages[0]", ""},
+		"a role maxTTL that is not a duration":            {validCA, `roles: [{name: a, maxTTL: forever}]`, "spec.roles[0].maxTTL", ""},
+		"an unknown deletion policy":                      {validCA, `deletionPolicy: Destroy`, "spec.deletionPolicy", ""},
+		"a certificate without any name":                  {validCert, `commonName: null`, "commonName", ""},
+		"a DNS SAN with an underscore":                    {validCert, `altNames: [bad_name.example.com]`, "spec.altNames[0]", ""},
+		"a DNS SAN with upper case":                       {validCert, `altNames: [A.example.com]`, "spec.altNames[0]", ""},
+		"an IP SAN that is not an IP":                     {validCert, `ipSANs: [300.1.2.3]`, "spec.ipSANs[0]", ""},
+		"an IP SAN that is a hostname":                    {validCert, `ipSANs: [localhost]`, "spec.ipSANs[0]", ""},
+		"a URI SAN that is not a URI":                     {validCert, `uriSANs: ["not a uri"]`, "spec.uriSANs[0]", ""},
+		"a ttl in days":                                   {validCert, `ttl: 30d`, "spec.ttl", ""},
+		"renewBefore as long as the ttl":                  {validCert, `{ttl: 24h, renewBefore: 24h}`, "spec.renewBefore", ""},
+		"renewBefore longer than the ttl":                 {validCert, `{ttl: 1h, renewBefore: 2h}`, "spec.renewBefore", ""},
+		"renewBefore and renewBeforePercentage together":  {validCert, `{renewBefore: 1h, renewBeforePercentage: 20}`, "renewBeforePercentage", ""},
+		"a renewBeforePercentage of 100":                  {validCert, `renewBeforePercentage: 100`, "spec.renewBeforePercentage", ""},
+		"an unknown private key algorithm":                {validCert, `privateKey: {algorithm: DSA}`, "spec.privateKey.algorithm", ""},
+		"an RSA key of 1024 bits":                         {validCert, `privateKey: {algorithm: RSA, size: 1024}`, "spec.privateKey.size", ""},
+		"an ECDSA key of 521 bits":                        {validCert, `privateKey: {algorithm: ECDSA, size: 521}`, "spec.privateKey.size", ""},
+		"an Ed25519 key with a size":                      {validCert, `privateKey: {algorithm: Ed25519, size: 256}`, "spec.privateKey.size", ""},
+		"an unknown revocation policy":                    {validCert, `revocationPolicy: Sometimes`, "spec.revocationPolicy", ""},
+		"a certificate without a caRef":                   {validCert, `caRef: null`, "spec.caRef", ""},
+		"a secretName that is not a DNS subdomain":        {validCert, `secretName: My_Secret`, "spec.secretName", ""},
+		"a role that is not a DNS label":                  {validCert, `role: "server role"`, "spec.role", ""},
+		"a common name longer than 64 characters":         {validCert, `commonName: ` + strings.Repeat("a", 65), "spec.commonName", ""},
 
 		// Bounds that keep any accepted spec from making the cert-operator renew in a loop.
 		"a ttl under the 10m floor":                {validCert, `ttl: 9m59s`, "spec.ttl", "ttl must be at least 10m"},
@@ -278,6 +284,21 @@ func TestKubectlExplainAndPrinterColumns(t *testing.T) {
 		assert.Contains(t, explain, field)
 	}
 	assert.Contains(t, kubectl(t, "explain", "pkica.spec.clusterID"), "cannot change")
+	// The root rotation's fields are documented where kubectl explain shows them.
+	for field, want := range map[string][]string{
+		"pkica.spec.root.rotateBefore":         {"root rotation", "clusterpki.dev/rotate-root"},
+		"pkica.spec.root.rotationOverlap":      {"both the old and the new root", "least 1m"},
+		"pkica.status.trustBundle":             {"during a root rotation", "ConfigMap's ca.crt"},
+		"pkica.status.rootRotation":            {"phase", "newRoot", "crossSigned", "moved", "overlapEnd"},
+		"pkica.status.rootRotation.phase":      {"Preparing", "Trusting", "Moving", "Overlap", "Retiring", "Completed"},
+		"pkicert.status.rootFingerprintSHA256": {"issued under"},
+		"pkicert.status.trustedRootsSHA256":    {"ca.crt"},
+	} {
+		out := kubectl(t, "explain", field)
+		for _, w := range want {
+			assert.Contains(t, out, w, "kubectl explain %s", field)
+		}
+	}
 
 	ns := namespace(t, "columns")
 	client := dynamic.NewForConfigOrDie(env.RESTConfig)
@@ -286,7 +307,7 @@ func TestKubectlExplainAndPrinterColumns(t *testing.T) {
 	_, err = client.Resource(certGVR).Namespace(ns).Create(context.Background(), object(t, validCert), metav1.CreateOptions{})
 	require.NoError(t, err)
 	out := kubectl(t, "get", "pkica,pkicert", "-n", ns)
-	for _, col := range []string{"READY", "CLUSTER", "EXPIRES", "CA", "SECRET", "NOT AFTER", "AGE", "c1", "cert-tls"} {
+	for _, col := range []string{"READY", "CLUSTER", "EXPIRES", "ROTATION", "CA", "SECRET", "NOT AFTER", "AGE", "c1", "cert-tls"} {
 		assert.Contains(t, out, col)
 	}
 	assert.Contains(t, kubectl(t, "get", "clusterpki", "-n", ns), "cert")

@@ -251,6 +251,21 @@ type CertificateStatus struct {
 	// lastFailureTime is when issuance last failed.
 	// +optional
 	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
+
+	// rootFingerprintSHA256 is the SHA-256 fingerprint of the CA root the current certificate
+	// was issued under. During a root rotation the ca-operator counts a Certificate as moved
+	// when it is the new root's.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	RootFingerprintSHA256 string `json:"rootFingerprintSHA256,omitempty"`
+
+	// trustedRootsSHA256 are the SHA-256 fingerprints of the roots in the Secret's ca.crt, sorted.
+	// During a root rotation the ca-operator counts a Certificate as trusting when they are the
+	// CA's trust bundle.
+	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:items:MaxLength=64
+	TrustedRootsSHA256 []string `json:"trustedRootsSHA256,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -43,6 +43,10 @@ type ExtKeyUsage string
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.spec.clusterID`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.root.notAfter`
+// +kubebuilder:printcolumn:name="Rotation",type=string,JSONPath=`.status.rootRotation.phase`
+// +kubebuilder:printcolumn:name="Moved",type=integer,JSONPath=`.status.rootRotation.moved`,priority=1
+// +kubebuilder:printcolumn:name="Total",type=integer,JSONPath=`.status.rootRotation.total`,priority=1
+// +kubebuilder:printcolumn:name="Root",type=string,JSONPath=`.status.root.fingerprintSHA256`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // CertificateAuthority is the certificate authority of one tenant cluster, kept in Vault as a
@@ -61,6 +65,7 @@ type CertificateAuthority struct {
 
 // CertificateAuthoritySpec is the desired CA hierarchy of one tenant cluster.
 // +kubebuilder:validation:XValidation:rule="!has(self.issuing) || !has(self.issuing.ttl) || duration(self.issuing.ttl) < duration(self.root.ttl)",message="spec.issuing.ttl must be shorter than spec.root.ttl"
+// +kubebuilder:validation:XValidation:rule="!has(self.root.rotateBefore) || !has(self.issuing) || !has(self.issuing.rotateBefore) || duration(self.root.rotateBefore) > duration(self.issuing.rotateBefore)",message="spec.root.rotateBefore must be longer than spec.issuing.rotateBefore: a root rotation must start while the issuing CA can still be rotated",fieldPath=".root.rotateBefore"
 type CertificateAuthoritySpec struct {
 	// clusterID identifies the tenant cluster within this namespace. It names the Vault mounts
 	// <prefix>/<namespace>/<clusterID>/root and .../issuing (prefix "clusterpki" by default), so
@@ -103,6 +108,8 @@ type CertificateAuthoritySpec struct {
 
 // RootCASpec describes the root CA.
 // +kubebuilder:validation:XValidation:rule="!has(self.keyBits) || (self.keyType == 'rsa' && self.keyBits in [2048, 3072, 4096]) || (self.keyType == 'ec' && self.keyBits in [256, 384, 521])",message="keyBits must be 2048, 3072 or 4096 for rsa, 256, 384 or 521 for ec, and unset for ed25519",fieldPath=".keyBits"
+// +kubebuilder:validation:XValidation:rule="!has(self.rotateBefore) || duration(self.rotateBefore) < duration(self.ttl)",message="rotateBefore must be shorter than ttl",fieldPath=".rotateBefore"
+// +kubebuilder:validation:XValidation:rule="!has(self.rotationOverlap) || (duration(self.rotationOverlap) >= duration('1m') && duration(self.rotationOverlap) < duration(self.ttl))",message="rotationOverlap must be at least 1m and shorter than ttl",fieldPath=".rotationOverlap"
 type RootCASpec struct {
 	// commonName is the subject common name of the root certificate.
 	// +required
@@ -139,6 +146,26 @@ type RootCASpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	ExpiryWarning string `json:"expiryWarning,omitempty"`
+
+	// rotateBefore, when set, starts a root rotation by itself once the root has less than this
+	// left (see status.rootRotation). Unset (the default), the root is rotated only on request:
+	// a new value of the clusterpki.dev/rotate-root annotation. It must be shorter than ttl, and
+	// longer than spec.issuing.rotateBefore, so that the rotation starts while the issuing CA
+	// can still be rotated.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	RotateBefore string `json:"rotateBefore,omitempty"`
+
+	// rotationOverlap is how long both the old and the new root stay trusted (in the ConfigMap
+	// and every Secret's ca.crt) after the last Certificate moved to the new root, so consumers
+	// that reload their trust slowly pick up the new root before the old one is retired. At
+	// least 1m.
+	// +optional
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	RotationOverlap string `json:"rotationOverlap,omitempty"`
 }
 
 // IssuingCASpec describes the issuing (intermediate) CA.
@@ -295,9 +322,104 @@ type CertificateAuthorityStatus struct {
 	// +optional
 	Issuing *CACertificateStatus `json:"issuing,omitempty"`
 
-	// configMapName is the ConfigMap (key ca.crt) that publishes the root certificate.
+	// configMapName is the ConfigMap (key ca.crt) that publishes the trust bundle.
 	// +optional
 	ConfigMapName string `json:"configMapName,omitempty"`
+
+	// trustBundle is the PEM of every root a client of this CA must trust now: the root, or
+	// during a root rotation (from phase Trusting until Retiring) the old and the new root. The
+	// ConfigMap's ca.crt holds the same bytes, and the cert-operator writes them into every
+	// Secret's ca.crt.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32768
+	TrustBundle string `json:"trustBundle,omitempty"`
+
+	// rootRotation reports the last root rotation: running (phase before Completed) or done.
+	// +optional
+	RootRotation *RootRotationStatus `json:"rootRotation,omitempty"`
+}
+
+// RootRotationPhase is the step a root rotation is at.
+// +kubebuilder:validation:Enum=Preparing;Trusting;Moving;Overlap;Retiring;Completed
+type RootRotationPhase string
+
+// Root rotation phases, in order.
+const (
+	// RootRotationPreparing: the new root is being made in the root mount (key inside Vault)
+	// and cross-signed by the old root; nothing published has changed yet.
+	RootRotationPreparing RootRotationPhase = "Preparing"
+	// RootRotationTrusting: the trust bundle (ConfigMap and every Secret's ca.crt) holds the
+	// old and the new root; issuance still runs under the old root until every Ready
+	// Certificate's Secret carries the bundle (trusting = total).
+	RootRotationTrusting RootRotationPhase = "Trusting"
+	// RootRotationMoving: the new root is the root mount's default and signs a new issuing CA;
+	// the cert-operator re-issues every Certificate under it, at a bounded rate (moved/total).
+	RootRotationMoving RootRotationPhase = "Moving"
+	// RootRotationOverlap: every Certificate moved; both roots stay trusted until overlapEnd
+	// (spec.root.rotationOverlap after the last one moved).
+	RootRotationOverlap RootRotationPhase = "Overlap"
+	// RootRotationRetiring: the bundle holds only the new root; the old root, its cross-signed
+	// certificate and the old issuing CA's signing are being retired in Vault.
+	RootRotationRetiring RootRotationPhase = "Retiring"
+	// RootRotationCompleted: the new root is the only root; status.root describes it.
+	RootRotationCompleted RootRotationPhase = "Completed"
+)
+
+// RootRotationTrigger says what started a root rotation.
+// +kubebuilder:validation:Enum=Requested;Automatic
+type RootRotationTrigger string
+
+// Root rotation triggers.
+const (
+	// RootRotationRequested: a new value of the clusterpki.dev/rotate-root annotation.
+	RootRotationRequested RootRotationTrigger = "Requested"
+	// RootRotationAutomatic: the root entered its last spec.root.rotateBefore of life.
+	RootRotationAutomatic RootRotationTrigger = "Automatic"
+)
+
+// RootRotationStatus reports a root rotation. Each phase is derived from what Vault holds and
+// from the Certificates' status, so either operator may restart at any point of it.
+type RootRotationStatus struct {
+	// phase is the step the rotation is at: Preparing, Trusting, Moving, Overlap, Retiring,
+	// then Completed.
+	Phase RootRotationPhase `json:"phase"`
+	// trigger is what started it: Requested (the annotation) or Automatic (spec.root.rotateBefore).
+	Trigger RootRotationTrigger `json:"trigger"`
+	// tag names the rotation in Vault: the new root is the issuer root-<tag> of the root mount,
+	// its certificate cross-signed by the old root cross-<tag>. For a request it is derived from
+	// the annotation's value, so a value is answered once.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Tag string `json:"tag,omitempty"`
+	// startTime is when the rotation started.
+	StartTime metav1.Time `json:"startTime"`
+	// oldRoot is the root being replaced.
+	// +optional
+	OldRoot *CACertificateStatus `json:"oldRoot,omitempty"`
+	// newRoot is the root replacing it (issuerID in the root mount).
+	// +optional
+	NewRoot *CACertificateStatus `json:"newRoot,omitempty"`
+	// crossSigned is the new root's certificate signed by the old root; until retirement every
+	// issued chain carries it, so a client that trusts only the old root still accepts
+	// certificates issued under the new one.
+	// +optional
+	CrossSigned *CACertificateStatus `json:"crossSigned,omitempty"`
+	// trusting counts the Ready Certificates of this CA whose Secret's ca.crt is the trust bundle.
+	// +optional
+	Trusting int32 `json:"trusting"`
+	// moved counts the Ready Certificates of this CA issued under the new root.
+	// +optional
+	Moved int32 `json:"moved"`
+	// total counts the Ready Certificates of this CA. A Certificate that is not Ready has no
+	// certificate to move; it is issued under the current root once it can be.
+	// +optional
+	Total int32 `json:"total"`
+	// overlapEnd is when the old root leaves the trust bundle (set when the last Certificate moved).
+	// +optional
+	OverlapEnd *metav1.Time `json:"overlapEnd,omitempty"`
+	// completionTime is when the old root was retired.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
 }
 
 // ProvisionedRole is a profile as it exists in Vault.

@@ -22,6 +22,9 @@ const (
 	// ConditionRootExpiring is True when a CA's root is within its expiry warning window, or
 	// (reason RootTooShort) too short-lived for its issuing CA to be rotated.
 	ConditionRootExpiring = "RootExpiring"
+	// ConditionRootRotating is True while a CA's root rotation runs; its reason is the phase
+	// (status.rootRotation.phase), its message what the phase waits for.
+	ConditionRootRotating = "RootRotating"
 )
 
 // Labels and annotations the operators use.
@@ -43,6 +46,12 @@ const (
 	// 5 minutes ago (the floor between rotations): then it waits for the floor's end, and only
 	// the latest value is answered, so a request repeated in a loop rotates at most once per 5m.
 	AnnotationRotateIssuer = "clusterpki.dev/rotate-issuer"
+	// AnnotationRotateRoot requests a root rotation when its value changes (see
+	// status.rootRotation): a new root made in Vault, trusted next to the old one, every
+	// Certificate re-issued under it, then the old root retired. A value is answered once.
+	// A value set while a rotation runs waits for it to complete, and only the latest one is
+	// answered then; a rotation starts at most once per 5 minutes after the last completed.
+	AnnotationRotateRoot = "clusterpki.dev/rotate-root"
 	// AnnotationSkipRevocation, set to "true" on a Certificate, lets its deletion go ahead at
 	// once without revoking its certificate in Vault (for when Vault is gone for good); the
 	// skipped serial is named in a Warning event. Without it, revocation at deletion is retried

@@ -58,6 +58,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &clusterpkiv1alpha1.RoleSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("RootCASpec"):
 		return &clusterpkiv1alpha1.RootCASpecApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("RootRotationStatus"):
+		return &clusterpkiv1alpha1.RootRotationStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SecretTemplate"):
 		return &clusterpkiv1alpha1.SecretTemplateApplyConfiguration{}
 

@@ -43,8 +43,15 @@ type CertificateAuthorityStatusApplyConfiguration struct {
 	Root *CACertificateStatusApplyConfiguration `json:"root,omitempty"`
 	// issuing describes the current (default) issuing CA certificate.
 	Issuing *CACertificateStatusApplyConfiguration `json:"issuing,omitempty"`
-	// configMapName is the ConfigMap (key ca.crt) that publishes the root certificate.
+	// configMapName is the ConfigMap (key ca.crt) that publishes the trust bundle.
 	ConfigMapName *string `json:"configMapName,omitempty"`
+	// trustBundle is the PEM of every root a client of this CA must trust now: the root, or
+	// during a root rotation (from phase Trusting until Retiring) the old and the new root. The
+	// ConfigMap's ca.crt holds the same bytes, and the cert-operator writes them into every
+	// Secret's ca.crt.
+	TrustBundle *string `json:"trustBundle,omitempty"`
+	// rootRotation reports the last root rotation: running (phase before Completed) or done.
+	RootRotation *RootRotationStatusApplyConfiguration `json:"rootRotation,omitempty"`
 }
 
 // CertificateAuthorityStatusApplyConfiguration constructs a declarative configuration of the CertificateAuthorityStatus type for use with
@@ -124,5 +131,21 @@ func (b *CertificateAuthorityStatusApplyConfiguration) WithIssuing(value *CACert
 // If called multiple times, the ConfigMapName field is set to the value of the last call.
 func (b *CertificateAuthorityStatusApplyConfiguration) WithConfigMapName(value string) *CertificateAuthorityStatusApplyConfiguration {
 	b.ConfigMapName = &value
+	return b
+}
+
+// WithTrustBundle sets the TrustBundle field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TrustBundle field is set to the value of the last call.
+func (b *CertificateAuthorityStatusApplyConfiguration) WithTrustBundle(value string) *CertificateAuthorityStatusApplyConfiguration {
+	b.TrustBundle = &value
+	return b
+}
+
+// WithRootRotation sets the RootRotation field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RootRotation field is set to the value of the last call.
+func (b *CertificateAuthorityStatusApplyConfiguration) WithRootRotation(value *RootRotationStatusApplyConfiguration) *CertificateAuthorityStatusApplyConfiguration {
+	b.RootRotation = value
 	return b
 }

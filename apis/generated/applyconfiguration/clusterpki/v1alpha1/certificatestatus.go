@@ -52,6 +52,14 @@ type CertificateStatusApplyConfiguration struct {
 	FailedIssuanceAttempts *int32 `json:"failedIssuanceAttempts,omitempty"`
 	// lastFailureTime is when issuance last failed.
 	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
+	// rootFingerprintSHA256 is the SHA-256 fingerprint of the CA root the current certificate
+	// was issued under. During a root rotation the ca-operator counts a Certificate as moved
+	// when it is the new root's.
+	RootFingerprintSHA256 *string `json:"rootFingerprintSHA256,omitempty"`
+	// trustedRootsSHA256 are the SHA-256 fingerprints of the roots in the Secret's ca.crt, sorted.
+	// During a root rotation the ca-operator counts a Certificate as trusting when they are the
+	// CA's trust bundle.
+	TrustedRootsSHA256 []string `json:"trustedRootsSHA256,omitempty"`
 }
 
 // CertificateStatusApplyConfiguration constructs a declarative configuration of the CertificateStatus type for use with
@@ -134,5 +142,23 @@ func (b *CertificateStatusApplyConfiguration) WithFailedIssuanceAttempts(value i
 // If called multiple times, the LastFailureTime field is set to the value of the last call.
 func (b *CertificateStatusApplyConfiguration) WithLastFailureTime(value metav1.Time) *CertificateStatusApplyConfiguration {
 	b.LastFailureTime = &value
+	return b
+}
+
+// WithRootFingerprintSHA256 sets the RootFingerprintSHA256 field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RootFingerprintSHA256 field is set to the value of the last call.
+func (b *CertificateStatusApplyConfiguration) WithRootFingerprintSHA256(value string) *CertificateStatusApplyConfiguration {
+	b.RootFingerprintSHA256 = &value
+	return b
+}
+
+// WithTrustedRootsSHA256 adds the given value to the TrustedRootsSHA256 field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the TrustedRootsSHA256 field.
+func (b *CertificateStatusApplyConfiguration) WithTrustedRootsSHA256(values ...string) *CertificateStatusApplyConfiguration {
+	for i := range values {
+		b.TrustedRootsSHA256 = append(b.TrustedRootsSHA256, values[i])
+	}
 	return b
 }

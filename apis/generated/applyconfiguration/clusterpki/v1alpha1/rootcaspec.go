@@ -40,6 +40,17 @@ type RootCASpecApplyConfiguration struct {
 	KeyBits *int32 `json:"keyBits,omitempty"`
 	// expiryWarning is how long before the root expires the RootExpiring condition turns True.
 	ExpiryWarning *string `json:"expiryWarning,omitempty"`
+	// rotateBefore, when set, starts a root rotation by itself once the root has less than this
+	// left (see status.rootRotation). Unset (the default), the root is rotated only on request:
+	// a new value of the clusterpki.dev/rotate-root annotation. It must be shorter than ttl, and
+	// longer than spec.issuing.rotateBefore, so that the rotation starts while the issuing CA
+	// can still be rotated.
+	RotateBefore *string `json:"rotateBefore,omitempty"`
+	// rotationOverlap is how long both the old and the new root stay trusted (in the ConfigMap
+	// and every Secret's ca.crt) after the last Certificate moved to the new root, so consumers
+	// that reload their trust slowly pick up the new root before the old one is retired. At
+	// least 1m.
+	RotationOverlap *string `json:"rotationOverlap,omitempty"`
 }
 
 // RootCASpecApplyConfiguration constructs a declarative configuration of the RootCASpec type for use with
@@ -95,5 +106,21 @@ func (b *RootCASpecApplyConfiguration) WithKeyBits(value int32) *RootCASpecApply
 // If called multiple times, the ExpiryWarning field is set to the value of the last call.
 func (b *RootCASpecApplyConfiguration) WithExpiryWarning(value string) *RootCASpecApplyConfiguration {
 	b.ExpiryWarning = &value
+	return b
+}
+
+// WithRotateBefore sets the RotateBefore field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RotateBefore field is set to the value of the last call.
+func (b *RootCASpecApplyConfiguration) WithRotateBefore(value string) *RootCASpecApplyConfiguration {
+	b.RotateBefore = &value
+	return b
+}
+
+// WithRotationOverlap sets the RotationOverlap field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RotationOverlap field is set to the value of the last call.
+func (b *RootCASpecApplyConfiguration) WithRotationOverlap(value string) *RootCASpecApplyConfiguration {
+	b.RotationOverlap = &value
 	return b
 }
