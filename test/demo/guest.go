@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,8 @@ const (
 	// guestHealthLimit bounds the wait for a (re)started component, and for every etcd member
 	// to be healthy after a step.
 	guestHealthLimit = 2 * time.Minute
+	// etcdStopGrace is how long an etcd member gets to exit after SIGTERM before SIGKILL.
+	etcdStopGrace = 2 * time.Second
 )
 
 // componentKind is what a guest component runs.
@@ -392,6 +395,62 @@ func (g *guest) waitReady(ctx context.Context, c *component) error {
 	return waitHTTP(ctx, c.proc, client, url, want)
 }
 
+// etcdPost posts body to path (an endpoint of etcd's JSON gateway) on member c and decodes the
+// answer into out.
+func (g *guest) etcdPost(ctx context.Context, c *component, path, body string, out any) error {
+	client, err := g.etcdClient()
+	if err != nil {
+		return err
+	}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s: %s", c.name, path, resp.Status, strings.TrimSpace(string(data)))
+	}
+	return json.Unmarshal(data, out)
+}
+
+// etcdStatus is the part of etcd's /v3/maintenance/status the roll reads.
+type etcdStatus struct {
+	Header struct {
+		MemberID string `json:"member_id"`
+	} `json:"header"`
+	Leader string `json:"leader"`
+}
+
+// moveLeaderFrom hands etcd's leadership to another member when c holds it, as
+// `etcdctl move-leader` before maintenance, so that stopping c costs no election.
+func (g *guest) moveLeaderFrom(ctx context.Context, c *component) error {
+	var st etcdStatus
+	if err := g.etcdPost(ctx, c, "/v3/maintenance/status", "{}", &st); err != nil {
+		return err
+	}
+	if st.Header.MemberID == "" || st.Leader != st.Header.MemberID {
+		return nil
+	}
+	for _, m := range g.etcds {
+		if m == c {
+			continue
+		}
+		var other etcdStatus
+		if err := g.etcdPost(ctx, m, "/v3/maintenance/status", "{}", &other); err != nil {
+			continue // try the next member
+		}
+		var out struct{}
+		return g.etcdPost(ctx, c, "/v3/maintenance/transfer-leadership", fmt.Sprintf(`{"targetID":%q}`, other.Header.MemberID), &out)
+	}
+	return errors.New("no other member answers")
+}
+
 // etcdHealth asks every member for /health and returns, per member, "" or why it is not
 // healthy.
 func (g *guest) etcdHealth(ctx context.Context) []string {
@@ -484,15 +543,60 @@ func (g *guest) boot(ctx context.Context, current map[string]*corev1.Secret) err
 	return err
 }
 
+// startProber writes the prober's kubeconfig (the issued admin certificate from current, the
+// trust as it is now) and starts it, waiting for its first answers.
+func (g *guest) startProber(ctx context.Context, current map[string]*corev1.Secret) error {
+	pdir := filepath.Join(g.dir, "prober")
+	if err := writeFileAtomic(filepath.Join(pdir, "ca.crt"), g.trust); err != nil {
+		return err
+	}
+	if err := g.writeFiles(pdir, []string{secretAdmin}, current); err != nil {
+		return err
+	}
+	serial, err := leafSerial(current[secretAdmin])
+	if err != nil {
+		return err
+	}
+	g.proberAdmin = serial
+	kubeconfig := filepath.Join(pdir, "kubeconfig")
+	if err := writeCertKubeconfig(kubeconfig, "https://"+g.fwd.Addr(), filepath.Join(pdir, "ca.crt"),
+		filepath.Join(pdir, secretAdmin+".crt"), filepath.Join(pdir, secretAdmin+".key")); err != nil {
+		return err
+	}
+	g.prober = &prober{kubeconfig: kubeconfig, filesMu: &g.filesMu}
+	g.prober.start()
+	trust, err := trustID(g.trust)
+	if err != nil {
+		return err
+	}
+	return g.prober.waitSuccesses(ctx, trust, 5, time.Minute)
+}
+
+// setProberTrust makes the prober trust pem alone from its next request.
+func (g *guest) setProberTrust(pem []byte) error {
+	g.filesMu.Lock()
+	defer g.filesMu.Unlock()
+	return writeFileAtomic(filepath.Join(g.dir, "prober", "ca.crt"), pem)
+}
+
 // restart stops c, rewrites its files from current and starts it again, waiting until it is
 // ready; an API server is drained from the forwarder first and put back once ready.
 func (g *guest) restart(ctx context.Context, c *component, current map[string]*corev1.Secret) error {
-	if c.kind == kindAPIServer {
+	switch c.kind {
+	case kindAPIServer:
 		if err := g.fwd.drain(ctx, c.index, 30*time.Second); err != nil {
 			return err
 		}
+		g.d.procs.stop(c.proc)
+	case kindEtcd:
+		if err := g.moveLeaderFrom(ctx, c); err != nil {
+			return fmt.Errorf("move etcd leadership away from %s: %w", c.name, err)
+		}
+		// etcd's graceful stop waits up to its request timeout (7s) for its clients' watch
+		// streams to end; the API servers' never do. Its leadership moved, a member stopped
+		// short of that loses nothing: raft has the quorum, the member its WAL.
+		g.d.procs.stopWithin(c.proc, etcdStopGrace)
 	}
-	g.d.procs.stop(c.proc)
 	if err := g.startComponent(c, current); err != nil {
 		return err
 	}

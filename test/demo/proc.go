@@ -56,6 +56,22 @@ func (g *procGroup) stop(p *proc.Process) {
 	p.Stop()
 }
 
+// stopWithin is stop with a grace period shorter than proc.StopTimeout: SIGTERM, then SIGKILL
+// after grace, as a pod's terminationGracePeriodSeconds would.
+func (g *procGroup) stopWithin(p *proc.Process, grace time.Duration) {
+	stopped := make(chan struct{})
+	go func() {
+		g.stop(p)
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		p.Kill()
+		<-stopped
+	}
+}
+
 // recordPID appends "pid name" to the pid file.
 func (g *procGroup) recordPID(pid int, name string) error {
 	f, err := os.OpenFile(g.pidFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

@@ -105,7 +105,9 @@ spec:
 	for i := range guestEtcdMembers {
 		server, peer := etcdSecrets(i)
 		sans := "  altNames: [etcd, localhost]\n  ipSANs: [127.0.0.1]\n"
-		cert(fmt.Sprintf("Guest etcd member %d: serving certificate for its clients.", i), server, "server", "etcd", sans)
+		// Role peer (server and client auth), as kubeadm issues etcd's serving certificate:
+		// etcd's JSON gateway calls the member's own gRPC API with it.
+		cert(fmt.Sprintf("Guest etcd member %d: serving certificate for its clients.", i), server, "peer", "etcd", sans)
 		cert(fmt.Sprintf("Guest etcd member %d: peer certificate, both directions.", i), peer, "peer", "etcd", sans)
 	}
 	for i := range guestAPIServers {
@@ -182,27 +184,7 @@ func (d *demo) bootGuest(ctx context.Context) (string, error) {
 	if err := g.boot(ctx, current); err != nil {
 		return "", err
 	}
-	// The prober's kubeconfig: the issued admin certificate, and the root as it is now.
-	pdir := filepath.Join(g.dir, "prober")
-	if err := writeFileAtomic(filepath.Join(pdir, "ca.crt"), g.trust); err != nil {
-		return "", err
-	}
-	if err := g.writeFiles(pdir, []string{secretAdmin}, current); err != nil {
-		return "", err
-	}
-	g.proberAdmin, _ = leafSerial(current[secretAdmin])
-	kubeconfig := filepath.Join(pdir, "kubeconfig")
-	if err := writeCertKubeconfig(kubeconfig, "https://"+g.fwd.Addr(), filepath.Join(pdir, "ca.crt"),
-		filepath.Join(pdir, secretAdmin+".crt"), filepath.Join(pdir, secretAdmin+".key")); err != nil {
-		return "", err
-	}
-	g.prober = &prober{kubeconfig: kubeconfig, filesMu: &g.filesMu}
-	g.prober.start()
-	oldTrust, err := trustID(g.trust)
-	if err != nil {
-		return "", err
-	}
-	if err := g.prober.waitSuccesses(ctx, oldTrust, 5, time.Minute); err != nil {
+	if err := g.startProber(ctx, current); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("etcd at %s; kube-apiservers at %s behind %s", urls(g.etcds), urls(g.apis), g.fwd.Addr()), nil
@@ -235,6 +217,25 @@ func (g *guest) refreshProberAdmin(current map[string]*corev1.Secret) error {
 	}
 	g.proberAdmin = serial
 	return nil
+}
+
+// rollStep restarts the first component whose inputs are stale, if any, and waits until every
+// etcd member is healthy again. It returns nil and no error when every component is current.
+func (g *guest) rollStep(ctx context.Context, current map[string]*corev1.Secret, phase v1alpha1.RootRotationPhase) (*restartRecord, error) {
+	c, why, err := g.nextStale(current)
+	if errors.Is(err, errNoComponentStale) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := &restartRecord{component: c.name, why: why, phase: phase, at: time.Now()}
+	if err := g.restart(ctx, c, current); err != nil {
+		return nil, err
+	}
+	r.took = time.Since(r.at)
+	r.etcdHealth, err = g.waitEtcdHealthy(ctx)
+	return r, err
 }
 
 // caTracker follows the CertificateAuthority with a watch and remembers each phase of the
@@ -379,24 +380,16 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 		if err := g.refreshProberAdmin(current); err != nil {
 			return rep, err
 		}
-		c, why, err := g.nextStale(current)
-		switch {
-		case err == nil:
-			r := restartRecord{component: c.name, why: why, phase: phase, at: time.Now()}
-			if err := g.restart(ctx, c, current); err != nil {
-				return rep, err
-			}
-			r.took = time.Since(r.at)
-			health, err := g.waitEtcdHealthy(ctx)
-			r.etcdHealth = health
-			rep.restarts = append(rep.restarts, r)
-			fmt.Fprintf(d.out, "      +%-7s restarted %-22s %-5s (%s); etcd %d/%d healthy\n", since(rep.annotated, r.at), c.name, r.took.Round(100*time.Millisecond), why, countHealthy(health), len(health))
-			if err != nil {
-				return rep, err
-			}
-			continue // look again at once: time has passed
-		case !errors.Is(err, errNoComponentStale):
+		r, err := g.rollStep(ctx, current, phase)
+		if r != nil {
+			rep.restarts = append(rep.restarts, *r)
+			fmt.Fprintf(d.out, "      +%-7s restarted %-22s %-5s (%s); etcd %d/%d healthy\n", since(rep.annotated, r.at), r.component, r.took.Round(100*time.Millisecond), r.why, countHealthy(r.etcdHealth), len(r.etcdHealth))
+		}
+		if err != nil {
 			return rep, err
+		}
+		if r != nil {
+			continue // look again at once: time has passed
 		}
 		if phase == v1alpha1.RootRotationCompleted {
 			rep.finalCA = ca
@@ -427,10 +420,7 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 	if newTrust != rep.newRoot || newTrust == rep.oldRoot {
 		return rep, fmt.Errorf("after the rotation ConfigMap %s holds %s, want the new root %s alone", caConfigMap, newTrust, rep.newRoot)
 	}
-	g.filesMu.Lock()
-	err = writeFileAtomic(filepath.Join(g.dir, "prober", "ca.crt"), []byte(cm.Data[contract.TrustKey]))
-	g.filesMu.Unlock()
-	if err != nil {
+	if err := g.setProberTrust([]byte(cm.Data[contract.TrustKey])); err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(d.out, "      +%-7s the prober now trusts the new root only\n", since(rep.annotated, time.Now()))
