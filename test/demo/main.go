@@ -345,15 +345,19 @@ func (d *demo) shutdown() {
 }
 
 func (d *demo) printWhere() {
+	guest := "" // --rotate-root only: the guest cluster, through the forwarder
+	if d.guest != nil && d.guest.prober != nil {
+		guest = fmt.Sprintf("  guest cluster, issued admin cert        %s  (--rotate-root)\n", d.guest.prober.kubeconfig)
+	}
 	fmt.Fprintf(d.out, `
 Where things are:
   local control plane, admin kubeconfig   %s
   second API server, issued admin cert    %s
-  KUBECONFIG, VAULT_ADDR, VAULT_TOKEN     %s  (source it)
+%s  KUBECONFIG, VAULT_ADDR, VAULT_TOKEN     %s  (source it)
   logs                                    %s/*.log, %s/*.log
 Try: KUBECONFIG=%s kubectl get pkica,pkicert -n %s
      PATH="$PWD/bin:$PATH" KUBECONFIG=%s kubectl clusterpki status -n %s   (after make plugin)
-`, d.env.Kubeconfig, d.path("proof", "kubeconfig"), d.path("env"),
+`, d.env.Kubeconfig, d.path("proof", "kubeconfig"), guest, d.path("env"),
 		d.path("logs"), d.path("cluster"),
 		relToCwd(d.env.Kubeconfig), d.opts.namespace, relToCwd(d.env.Kubeconfig), d.opts.namespace)
 }

@@ -329,6 +329,12 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 		return rep, err
 	}
 	tracker := &caTracker{oldRoot: rep.oldRoot}
+	// Whatever happens, the report says what the prober and the forwarder saw.
+	defer func() {
+		rep.phases = trackerPhases(tracker)
+		rep.probes, rep.failures, rep.byTrust = g.prober.counts()
+		rep.served, rep.dialFailures = g.fwd.stats()
+	}()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go tracker.run(watchCtx, cs, ns, caName)
@@ -400,8 +406,7 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 		case <-time.After(rollTick):
 		}
 	}
-	rep.phases = trackerPhases(tracker)
-	for _, p := range rep.phases[printed:] {
+	for _, p := range trackerPhases(tracker)[printed:] {
 		fmt.Fprintf(d.out, "      +%-7s phase %s (moved %d/%d)\n", since(rep.annotated, p.at), p.phase, p.moved, p.total)
 	}
 	if r := rep.finalCA.Status.RootRotation; r != nil && r.NewRoot != nil {
@@ -431,14 +436,13 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 		return rep, err
 	}
 	g.prober.stop()
-	rep.probes, rep.failures, rep.byTrust = g.prober.counts()
-	rep.served, rep.dialFailures = g.fwd.stats()
+	probes, failures, _ := g.prober.counts()
 	if rep.getCA, err = d.runOutput(ctx, "kubectl", nil, "kubectl", "--kubeconfig="+d.env.Kubeconfig, "get", "-n", ns, "certificateauthority", "-o", "wide"); err != nil {
 		return rep, err
 	}
-	if len(rep.failures) > 0 {
-		return rep, fmt.Errorf("%d of %d requests to the guest cluster failed, the first at +%v: %v", len(rep.failures), rep.probes,
-			since(rep.annotated, rep.failures[0].at), rep.failures[0].err)
+	if len(failures) > 0 {
+		return rep, fmt.Errorf("%d of %d requests to the guest cluster failed, the first at +%v: %v", len(failures), probes,
+			since(rep.annotated, failures[0].at), failures[0].err)
 	}
 	if rep.finalCA.Status.Root == nil || rep.finalCA.Status.Root.FingerprintSHA256 != rep.newRoot {
 		return rep, fmt.Errorf("after the rotation status.root is %v, want the new root %s", rep.finalCA.Status.Root, rep.newRoot)
@@ -472,6 +476,9 @@ func (d *demo) printRotation(r *rotationReport) {
 		return
 	}
 	short := func(fp string) string {
+		if fp == "" {
+			return "-"
+		}
 		if len(fp) > 16 {
 			return fp[:16] + "…"
 		}
