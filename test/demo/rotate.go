@@ -65,9 +65,21 @@ type rotationReport struct {
 
 // phaseSeen is a phase of the rotation and when the demo saw it.
 type phaseSeen struct {
-	phase        v1alpha1.RootRotationPhase
-	at           time.Time
-	moved, total int32
+	phase                  v1alpha1.RootRotationPhase
+	at                     time.Time
+	trusting, moved, total int32
+}
+
+// String says the phase and its counts, where they mean something.
+func (p phaseSeen) String() string {
+	switch {
+	case p.total == 0:
+		return "phase " + string(p.phase)
+	case p.phase == v1alpha1.RootRotationTrusting:
+		return fmt.Sprintf("phase %s (trusting %d/%d)", p.phase, p.trusting, p.total)
+	default:
+		return fmt.Sprintf("phase %s (moved %d/%d)", p.phase, p.moved, p.total)
+	}
 }
 
 // restartRecord is one restart of a guest component.
@@ -259,7 +271,7 @@ func (t *caTracker) observe(ca *v1alpha1.CertificateAuthority) {
 		return // no rotation, or an earlier one
 	}
 	if n := len(t.phases); n == 0 || t.phases[n-1].phase != r.Phase {
-		t.phases = append(t.phases, phaseSeen{phase: r.Phase, at: time.Now(), moved: r.Moved, total: r.Total})
+		t.phases = append(t.phases, phaseSeen{phase: r.Phase, at: time.Now(), trusting: r.Trusting, moved: r.Moved, total: r.Total})
 	}
 }
 
@@ -357,7 +369,7 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 			return rep, err
 		}
 		for _, p := range trackerPhases(tracker)[printed:] {
-			fmt.Fprintf(d.out, "      +%-7s phase %s (moved %d/%d)\n", since(rep.annotated, p.at), p.phase, p.moved, p.total)
+			fmt.Fprintf(d.out, "      +%-7s %s\n", since(rep.annotated, p.at), p)
 			printed++
 		}
 		// Once the published trust holds the new root too, every component gets it.
@@ -407,7 +419,7 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 		}
 	}
 	for _, p := range trackerPhases(tracker)[printed:] {
-		fmt.Fprintf(d.out, "      +%-7s phase %s (moved %d/%d)\n", since(rep.annotated, p.at), p.phase, p.moved, p.total)
+		fmt.Fprintf(d.out, "      +%-7s %s\n", since(rep.annotated, p.at), p)
 	}
 	if r := rep.finalCA.Status.RootRotation; r != nil && r.NewRoot != nil {
 		rep.newRoot = r.NewRoot.FingerprintSHA256
