@@ -55,7 +55,7 @@ type rotationReport struct {
 	failures      []probeFailure
 	byTrust       map[string]int // successful requests per trust the prober held
 	finalCA       *v1alpha1.CertificateAuthority
-	getCA         string // kubectl get ca -o wide
+	getCA         string // kubectl get pkica -o wide
 	namespaces    string // kubectl get namespaces through the forwarder, trusting the new root only
 	forwarder     string
 	served        []int // connections each API server was given
@@ -449,7 +449,7 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 	}
 	g.prober.stop()
 	probes, failures, _ := g.prober.counts()
-	if rep.getCA, err = d.runOutput(ctx, "kubectl", nil, "kubectl", "--kubeconfig="+d.env.Kubeconfig, "get", "-n", ns, "certificateauthority", "-o", "wide"); err != nil {
+	if rep.getCA, err = d.runOutput(ctx, "kubectl", nil, "kubectl", "--kubeconfig="+d.env.Kubeconfig, "get", "-n", ns, "pkica", "-o", "wide"); err != nil {
 		return rep, err
 	}
 	if len(failures) > 0 {
@@ -524,7 +524,7 @@ The root rotation under a running guest cluster (3 etcd members, 2 kube-apiserve
 		fmt.Fprintf(d.out, "    failed at +%s: %v\n", since(r.annotated, f.at), f.err)
 	}
 	if r.getCA != "" {
-		fmt.Fprintf(d.out, "\n$ kubectl get ca -n %s -o wide\n%s\n", d.opts.namespace, indent(strings.TrimRight(r.getCA, "\n")))
+		fmt.Fprintf(d.out, "\n$ kubectl get pkica -n %s -o wide\n%s\n", d.opts.namespace, indent(strings.TrimRight(r.getCA, "\n")))
 	}
 	if r.namespaces != "" {
 		fmt.Fprintf(d.out, "\n$ KUBECONFIG=%s kubectl get namespaces    # the new root only\n%s\n", relToCwd(r.kubeconfig), indent(strings.TrimRight(r.namespaces, "\n")))

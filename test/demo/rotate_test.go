@@ -157,7 +157,7 @@ func TestRotateRoot(t *testing.T) {
 		t.Errorf("condition RootRotating still True after Completed")
 	}
 	if !strings.Contains(rep.getCA, "Completed") || !strings.Contains(rep.getCA, rep.newRoot) {
-		t.Errorf("kubectl get ca -o wide shows neither Completed nor the new root:\n%s", rep.getCA)
+		t.Errorf("kubectl get pkica -o wide shows neither Completed nor the new root:\n%s", rep.getCA)
 	}
 	if !strings.Contains(rep.namespaces, "kube-system") {
 		t.Errorf("kubectl get namespaces trusting the new root only:\n%s", rep.namespaces)
