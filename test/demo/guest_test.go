@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -17,6 +18,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 
 	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
@@ -206,5 +210,120 @@ func TestGuestRoll(t *testing.T) {
 	}
 	if !strings.Contains(string(g.trust), "CERTIFICATE") {
 		t.Fatal("no trust")
+	}
+}
+
+// TestNextStale: the roll restarts, one at a time and etcd first, the component whose trust or
+// own Secrets changed, and nothing for a Secret no component runs on.
+func TestNextStale(t *testing.T) {
+	pki := newTestRotation(t)
+	before := pki.secrets(t, false)
+	after := pki.secrets(t, true)
+	bundle := append(append([]byte{}, pki.oldRoot.pem...), pki.newRoot.pem...)
+	with := func(changed ...string) map[string]*corev1.Secret {
+		out := map[string]*corev1.Secret{}
+		for k, v := range before {
+			out[k] = v
+		}
+		for _, name := range changed {
+			out[name] = after[name]
+		}
+		return out
+	}
+	serving1, _ := apiServerSecrets(1)
+	_, peer2 := etcdSecrets(2)
+	tests := map[string]struct {
+		trust   []byte
+		current map[string]*corev1.Secret
+		want    string // component; "" = none stale
+		wantWhy string
+	}{
+		"every component runs on what is published": {
+			trust: pki.oldRoot.pem, current: before,
+		},
+		"the trust gained the new root: the first etcd member first": {
+			trust: bundle, current: before, want: "guest-etcd-0", wantWhy: "trust 1 → 2 root(s)",
+		},
+		"an etcd member's peer Secret re-issued: that member": {
+			trust: pki.oldRoot.pem, current: with(peer2), want: "guest-etcd-2", wantWhy: "Secret " + peer2 + " re-issued",
+		},
+		"an API server's serving Secret re-issued: that API server": {
+			trust: pki.oldRoot.pem, current: with(serving1), want: "guest-kube-apiserver-1", wantWhy: "Secret " + serving1 + " re-issued",
+		},
+		"the kubelet client both API servers share re-issued: the first one first": {
+			trust: pki.oldRoot.pem, current: with(secretKubeletClient), want: "guest-kube-apiserver-0", wantWhy: "Secret " + secretKubeletClient + " re-issued",
+		},
+		"the admin, ServiceAccount and health-check Secrets restart no component": {
+			trust: pki.oldRoot.pem, current: with(secretAdmin, secretSASigner, secretHealthClient),
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			d := &demo{opts: options{dir: t.TempDir()}}
+			g, err := d.newGuest("tenant-a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.trust = pki.oldRoot.pem
+			for _, c := range g.components() {
+				if c.running, err = g.want(c.secrets, before); err != nil {
+					t.Fatal(err)
+				}
+			}
+			g.trust = tc.trust
+			c, why, err := g.nextStale(tc.current)
+			if tc.want == "" {
+				if !errors.Is(err, errNoComponentStale) {
+					t.Fatalf("stale: %v (%s), %v; want none", c, why, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.name != tc.want || why != tc.wantWhy {
+				t.Errorf("stale %s (%s), want %s (%s)", c.name, why, tc.want, tc.wantWhy)
+			}
+		})
+	}
+}
+
+// TestGuestCertificates: the Certificates the demo applies for the guest cluster name exactly
+// the Secrets its components read (plus the examples' shared ones), with the roles they need.
+func TestGuestCertificates(t *testing.T) {
+	secrets := map[string]string{}
+	for _, doc := range strings.Split(guestCertificates(), "---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var c v1alpha1.Certificate
+		if err := yaml.UnmarshalStrict([]byte(doc), &c); err != nil {
+			t.Fatalf("%v:\n%s", err, doc)
+		}
+		if c.Kind != "Certificate" || c.Spec.CARef.Name != caName || c.Name+"-tls" != c.Spec.SecretName {
+			t.Errorf("Certificate %s: kind %s, caRef %s, secretName %s", c.Name, c.Kind, c.Spec.CARef.Name, c.Spec.SecretName)
+		}
+		secrets[c.Spec.SecretName] = c.Spec.Role
+	}
+	var want []string
+	for _, name := range guestSecretNames() {
+		switch name {
+		case secretKubeletClient, secretSASigner, secretAdmin, secretHealthClient:
+			continue // the examples'
+		}
+		want = append(want, name)
+		if secrets[name] == "" {
+			t.Errorf("no Certificate for Secret %s", name)
+		}
+	}
+	if len(secrets) != len(want) {
+		t.Errorf("Certificates for %v, want %v", secrets, want)
+	}
+	for i := range guestEtcdMembers {
+		server, peer := etcdSecrets(i)
+		// etcd's JSON gateway calls the member with its serving certificate: it needs client auth.
+		if secrets[server] != "peer" || secrets[peer] != "peer" {
+			t.Errorf("etcd member %d: roles %q and %q, want peer (server and client auth)", i, secrets[server], secrets[peer])
+		}
 	}
 }
