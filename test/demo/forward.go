@@ -74,32 +74,52 @@ func (f *forwarder) serve() {
 	}
 }
 
-// candidates returns the backends in rotation in the order this connection tries them, and
-// moves the round-robin start on.
+// candidates returns the backends in the order this connection tries them (every backend,
+// round-robin), and moves the round-robin start on.
 func (f *forwarder) candidates() []*fwdBackend {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []*fwdBackend
 	n := len(f.backends)
+	out := make([]*fwdBackend, 0, n)
 	for i := range n {
-		b := f.backends[(f.next+i)%n]
-		if !b.out {
-			out = append(out, b)
-		}
+		out = append(out, f.backends[(f.next+i)%n])
 	}
 	f.next = (f.next + 1) % max(n, 1)
 	return out
 }
 
-// handle connects c to the first backend that accepts a connection and copies both ways until
-// either side closes.
+// claim counts a connection to b before it is dialled, so that drain waits for a dial under
+// way too; it refuses a backend out of rotation.
+func (f *forwarder) claim(b *fwdBackend) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b.out || f.closed {
+		return false
+	}
+	b.active++
+	return true
+}
+
+// release is the end of a claimed connection.
+func (f *forwarder) release(b *fwdBackend) {
+	f.mu.Lock()
+	b.active--
+	f.mu.Unlock()
+}
+
+// handle connects c to the first backend in rotation that accepts a connection and copies
+// both ways until either side closes.
 func (f *forwarder) handle(c net.Conn) {
 	defer c.Close()
 	var up net.Conn
 	var b *fwdBackend
 	for _, cand := range f.candidates() {
+		if !f.claim(cand) {
+			continue
+		}
 		conn, err := net.DialTimeout("tcp", cand.addr, forwardDialTimeout)
 		if err != nil {
+			f.release(cand)
 			f.mu.Lock()
 			f.dialFailures++
 			f.mu.Unlock()
@@ -111,19 +131,18 @@ func (f *forwarder) handle(c net.Conn) {
 	if up == nil {
 		return // no backend: the client sees the connection closed
 	}
+	defer f.release(b)
 	defer up.Close()
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
 		return
 	}
-	b.active++
 	b.served++
 	f.conns[c], f.conns[up] = true, true
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
-		b.active--
 		delete(f.conns, c)
 		delete(f.conns, up)
 		f.mu.Unlock()
