@@ -114,8 +114,9 @@ func (r *testRotation) secrets(t *testing.T, moved bool) map[string]*corev1.Secr
 // TestGuestRoll rolls the guest cluster of --rotate-root through a root rotation made in the
 // test, without the operators: it boots the 3 etcd members and 2 kube-apiservers on leaves of
 // the old root, gives every component the bundle of both roots (one restart each), then the
-// leaves re-issued under the new root (one restart each), while the prober, trusting the old
-// root only, asks for the namespaces every 200ms; then the prober trusts the new root only.
+// leaves re-issued under the new root (one restart each), then the new root alone as its trust
+// (one restart each), while the prober, trusting the old root only, asks for the namespaces
+// every 200ms; then the prober trusts the new root only.
 // Not one request may fail, and every etcd member is healthy after every restart. It checks
 // the roll itself against the real programs, so that TestRotateRoot only adds the operators.
 func TestGuestRoll(t *testing.T) {
@@ -183,9 +184,13 @@ func TestGuestRoll(t *testing.T) {
 	g.trust = append(append([]byte{}, pki.oldRoot.pem...), pki.newRoot.pem...)
 	roll(before)
 	// Moving: every Secret re-issued under the new root.
-	roll(pki.secrets(t, true))
-	if want := 2 * (guestEtcdMembers + guestAPIServers); restarts != want {
-		t.Errorf("%d restarts, want %d: each component once for the trust, once for its Secrets", restarts, want)
+	after := pki.secrets(t, true)
+	roll(after)
+	// Completed: every component trusts the new root alone.
+	g.trust = pki.newRoot.pem
+	roll(after)
+	if want := 3 * (guestEtcdMembers + guestAPIServers); restarts != want {
+		t.Errorf("%d restarts, want %d: each component once for the bundle, once for its Secrets, once for the new root alone", restarts, want)
 	}
 	// After the rotation: the prober trusts the new root only.
 	if err := g.setProberTrust(pki.newRoot.pem); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,8 +25,9 @@ import (
 // its namespaces every probeInterval through a TCP forwarder, trusting only the OLD root;
 // the CA is asked to rotate its root, and the guest cluster rolls as a real one would, one
 // component at a time: once the published trust holds both roots, every component gets it;
-// whenever a component's Secret is re-issued under the new root, that component gets it. Not
-// one request may fail. After the rotation completed the prober trusts only the NEW root.
+// whenever a component's Secret is re-issued under the new root, that component gets it; once
+// the rotation completed and the published trust is the new root alone, every component drops
+// the old one. Not one request may fail. Then the prober trusts only the NEW root.
 
 const (
 	// guestRotationOverlap is spec.root.rotationOverlap for the proof: the shortest allowed.
@@ -250,6 +252,20 @@ func (g *guest) rollStep(ctx context.Context, current map[string]*corev1.Secret,
 	return r, err
 }
 
+// publishedTrust returns the CA's ConfigMap's ca.crt and the fingerprints of its roots.
+func (d *demo) publishedTrust(ctx context.Context) ([]byte, []string, error) {
+	cm, err := d.env.KubeClient.CoreV1().ConfigMaps(d.opts.namespace).Get(ctx, caConfigMap, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	pem := []byte(cm.Data[contract.TrustKey])
+	roots, err := contract.ParseCertificates(pem)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ConfigMap %s: %w", caConfigMap, err)
+	}
+	return pem, contract.Fingerprints(roots), nil
+}
+
 // caTracker follows the CertificateAuthority with a watch and remembers each phase of the
 // rotation whose old root is oldRoot, with the time it was first seen.
 type caTracker struct {
@@ -358,7 +374,9 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 	}
 	fmt.Fprintf(d.out, "      +%-7s kubectl annotate certificateauthority %s %s=%s\n", "0s", caName, v1alpha1.AnnotationRotateRoot, rep.annotation)
 
-	trustAdopted := false
+	// The components follow the published trust: the bundle of both roots once it holds the new
+	// one too, the new root alone once the rotation completed.
+	bundleAdopted, newAdopted := false, false
 	printed := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -372,21 +390,29 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 			fmt.Fprintf(d.out, "      +%-7s %s\n", since(rep.annotated, p.at), p)
 			printed++
 		}
-		// Once the published trust holds the new root too, every component gets it.
-		if !trustAdopted && (phase == v1alpha1.RootRotationTrusting || phase == v1alpha1.RootRotationMoving || phase == v1alpha1.RootRotationOverlap) {
-			cm, err := d.env.KubeClient.CoreV1().ConfigMaps(ns).Get(ctx, caConfigMap, metav1.GetOptions{})
+		switch {
+		case !bundleAdopted && (phase == v1alpha1.RootRotationTrusting || phase == v1alpha1.RootRotationMoving || phase == v1alpha1.RootRotationOverlap):
+			pem, roots, err := d.publishedTrust(ctx)
 			if err != nil {
 				return rep, err
 			}
-			bundle := []byte(cm.Data[contract.TrustKey])
-			roots, err := contract.ParseCertificates(bundle)
+			if len(roots) == 2 && slices.Contains(roots, rep.oldRoot) {
+				g.trust, bundleAdopted = pem, true
+				fmt.Fprintf(d.out, "      +%-7s ConfigMap %s holds the old and the new root: every component gets both\n", since(rep.annotated, time.Now()), caConfigMap)
+			}
+		case !newAdopted && phase == v1alpha1.RootRotationCompleted:
+			if r := ca.Status.RootRotation; r != nil && r.NewRoot != nil {
+				rep.newRoot = r.NewRoot.FingerprintSHA256
+			}
+			pem, roots, err := d.publishedTrust(ctx)
 			if err != nil {
-				return rep, fmt.Errorf("ConfigMap %s: %w", caConfigMap, err)
+				return rep, err
 			}
-			if len(roots) == 2 && strings.Contains(strings.Join(contract.Fingerprints(roots), ","), rep.oldRoot) {
-				g.trust, trustAdopted = bundle, true
-				fmt.Fprintf(d.out, "      +%-7s ConfigMap %s holds the old and the new root: every component gets it\n", since(rep.annotated, time.Now()), caConfigMap)
+			if len(roots) != 1 || roots[0] != rep.newRoot || rep.newRoot == rep.oldRoot {
+				return rep, fmt.Errorf("after the rotation ConfigMap %s holds %v, want the new root %s alone", caConfigMap, roots, rep.newRoot)
 			}
+			g.trust, newAdopted = pem, true
+			fmt.Fprintf(d.out, "      +%-7s ConfigMap %s holds the new root alone: every component drops the old one\n", since(rep.annotated, time.Now()), caConfigMap)
 		}
 		current, err := g.readSecrets(ctx)
 		if err != nil {
@@ -409,7 +435,7 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 		if r != nil {
 			continue // look again at once: time has passed
 		}
-		if phase == v1alpha1.RootRotationCompleted {
+		if newAdopted {
 			rep.finalCA = ca
 			break
 		}
@@ -421,27 +447,13 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 	for _, p := range trackerPhases(tracker)[printed:] {
 		fmt.Fprintf(d.out, "      +%-7s %s\n", since(rep.annotated, p.at), p)
 	}
-	if r := rep.finalCA.Status.RootRotation; r != nil && r.NewRoot != nil {
-		rep.newRoot = r.NewRoot.FingerprintSHA256
-	}
 
-	// Completed: the published trust is the new root alone; the prober now trusts only it.
-	cm, err := d.env.KubeClient.CoreV1().ConfigMaps(ns).Get(ctx, caConfigMap, metav1.GetOptions{})
-	if err != nil {
-		return rep, err
-	}
-	newTrust, err := trustID([]byte(cm.Data[contract.TrustKey]))
-	if err != nil {
-		return rep, err
-	}
-	if newTrust != rep.newRoot || newTrust == rep.oldRoot {
-		return rep, fmt.Errorf("after the rotation ConfigMap %s holds %s, want the new root %s alone", caConfigMap, newTrust, rep.newRoot)
-	}
-	if err := g.setProberTrust([]byte(cm.Data[contract.TrustKey])); err != nil {
+	// The prober now trusts the new root alone too.
+	if err := g.setProberTrust(g.trust); err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(d.out, "      +%-7s the prober now trusts the new root only\n", since(rep.annotated, time.Now()))
-	if err := g.prober.waitSuccesses(ctx, newTrust, newRootProbes, time.Minute); err != nil {
+	if err := g.prober.waitSuccesses(ctx, rep.newRoot, newRootProbes, time.Minute); err != nil {
 		return rep, err
 	}
 	if rep.namespaces, err = d.runOutput(ctx, "guest-kubectl", nil, "kubectl", "--kubeconfig="+g.prober.kubeconfig, "get", "namespaces"); err != nil {

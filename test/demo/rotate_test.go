@@ -24,7 +24,8 @@ import (
 // kube-apiservers on Certificates of their own) rolled through a real root rotation while the
 // prober, trusting the old root only, asks it for its namespaces every 200ms. It asserts that
 // no request failed, that every etcd member was healthy after every restart, that every
-// component was restarted for the bundle and for its re-issued Secrets, that the rotation went
+// component was restarted for the bundle, for its re-issued Secrets and for the new root
+// alone, that the rotation went
 // Trusting → Moving → Overlap (for at least rotationOverlap) → Completed with status.root = the
 // new root, and that the files every component runs on chain to the new root alone.
 func TestRotateRoot(t *testing.T) {
@@ -95,12 +96,13 @@ func TestRotateRoot(t *testing.T) {
 		}
 		restartedFor[r.component] = append(restartedFor[r.component], r.why)
 	}
-	// Every component got the bundle and its re-issued Secrets (in one restart or two).
+	// Every component got the bundle and its re-issued Secrets (in one restart or two), then
+	// the new root alone.
 	g := d.guest
 	for _, c := range g.components() {
 		why := strings.Join(restartedFor[c.name], "; ")
-		if !strings.Contains(why, "trust 1 → 2 root(s)") || !strings.Contains(why, "re-issued") {
-			t.Errorf("%s restarted for %q, want for the bundle and for its re-issued Secrets", c.name, why)
+		if !strings.Contains(why, "trust 1 → 2 root(s)") || !strings.Contains(why, "re-issued") || !strings.HasSuffix(why, "trust 2 → 1 root(s)") {
+			t.Errorf("%s restarted for %q, want for the bundle, for its re-issued Secrets, then for the new root alone", c.name, why)
 		}
 	}
 
@@ -173,6 +175,11 @@ func TestRotateRoot(t *testing.T) {
 		newRoot.AddCert(r)
 	}
 	for _, c := range g.components() {
+		for _, r := range mustParse(t, c.file("ca.crt")) {
+			if contract.Fingerprint(r) != rep.newRoot {
+				t.Errorf("%s trusts %s, want the new root %s alone", c.name, contract.Fingerprint(r), rep.newRoot)
+			}
+		}
 		for _, s := range c.secrets {
 			chain := mustParse(t, c.file(s+".crt"))
 			inter := x509.NewCertPool()
