@@ -66,6 +66,7 @@ type inputs struct {
 	serials []string
 }
 
+// equal reports whether a component on a runs on b.
 func (a inputs) equal(b inputs) bool {
 	return a.trust == b.trust && slices.Equal(a.serials, b.serials)
 }
@@ -102,7 +103,7 @@ type guest struct {
 	// checks' and the prober's), so that no client reads a certificate with the other key.
 	filesMu sync.RWMutex
 	// trust is the PEM every component trusts now (their ca.crt): the old root, then from
-	// phase Trusting the bundle of old and new.
+	// phase Trusting the bundle of old and new, then after Completed the new root alone.
 	trust []byte
 	// monitor is what the demo's health checks last wrote into monitor/.
 	monitor inputs
@@ -392,6 +393,7 @@ func (g *guest) waitReady(ctx context.Context, c *component) error {
 	if err != nil {
 		return err
 	}
+	defer client.CloseIdleConnections()
 	return waitHTTP(ctx, c.proc, client, url, want)
 }
 
@@ -462,6 +464,7 @@ func (g *guest) etcdHealth(ctx context.Context) []string {
 		}
 		return out
 	}
+	defer client.CloseIdleConnections()
 	for i, m := range g.etcds {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url+"/health", nil)
 		if err != nil {
@@ -547,9 +550,6 @@ func (g *guest) boot(ctx context.Context, current map[string]*corev1.Secret) err
 // trust as it is now) and starts it, waiting for its first answers.
 func (g *guest) startProber(ctx context.Context, current map[string]*corev1.Secret) error {
 	pdir := filepath.Join(g.dir, "prober")
-	if err := writeFileAtomic(filepath.Join(pdir, "ca.crt"), g.trust); err != nil {
-		return err
-	}
 	if err := g.writeFiles(pdir, []string{secretAdmin}, current); err != nil {
 		return err
 	}
