@@ -31,11 +31,17 @@ func NewCommand() *cobra.Command {
 	opts := cli.NewOptions()
 	opts.Workers = certoperator.DefaultWorkers
 	namespace := ""
+	rotationInterval := certoperator.DefaultRotationReissueInterval
 	extra := func(fs *pflag.FlagSet) {
 		fs.StringVar(&namespace, "namespace", namespace, "Watch only this namespace (default all namespaces).")
+		fs.DurationVar(&rotationInterval, "rotation-reissue-interval", rotationInterval,
+			"During a CA's root rotation, the time between two re-issues onto the new root, across all CAs (0 for no bound). Writing the new trust bundle into ca.crt is never held back.")
 	}
 	return cli.NewRootCommand(certoperator.Component, "Issue and renew Certificates from Vault into Secrets", long, opts, extra,
 		func(ctx context.Context, log *logrus.Logger) error {
+			if rotationInterval < 0 {
+				return fmt.Errorf("--rotation-reissue-interval must not be negative, got %s", rotationInterval)
+			}
 			return operator.Run(ctx, log, opts, certoperator.Component, func(ctx context.Context, deps operator.Deps) (operator.Runnable, error) {
 				op, err := certoperator.New(certoperator.Config{
 					RESTConfig:       deps.RESTConfig,
@@ -46,6 +52,8 @@ func NewCommand() *cobra.Command {
 					Resync:           opts.ResyncPeriod,
 					FinalizerTimeout: opts.FinalizerTimeout,
 					Log:              deps.Log,
+
+					RotationReissueInterval: rotationInterval,
 				})
 				if err != nil {
 					return nil, fmt.Errorf("cert-operator: %w", err)

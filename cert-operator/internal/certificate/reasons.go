@@ -15,6 +15,10 @@ const (
 	ReasonCANotReady = "CANotReady"
 	// ReasonRoleNotFound: the CertificateAuthority has no provisioned role of that name.
 	ReasonRoleNotFound = "RoleNotFound"
+	// ReasonInvalidTrustBundle: the CertificateAuthority's status.trustBundle does not parse
+	// or holds a certificate that is not one of the roots its status names; nothing is
+	// issued or written until the status is right.
+	ReasonInvalidTrustBundle = "InvalidTrustBundle"
 	// ReasonInvalidSpec: the spec cannot be issued as it is (e.g. its private key settings).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonIssuanceFailed: Vault refused to sign, or answered with another CA than the
@@ -24,6 +28,9 @@ const (
 	// ReasonReissueDeferred is the Issuing reason (and the event reason) of a re-issue that
 	// waits for the floor between issuances.
 	ReasonReissueDeferred = "ReissueDeferred"
+	// ReasonAwaitingRotationSlot is the Issuing reason of a re-issue onto a CA's new root that
+	// waits for its turn under --rotation-reissue-interval.
+	ReasonAwaitingRotationSlot = "AwaitingRotationSlot"
 )
 
 // Reasons of the events that report issuance and revocation.
@@ -32,6 +39,9 @@ const (
 	EventIssued = "Issued"
 	// EventRenewed: a later certificate replaced the one in the Secret.
 	EventRenewed = "Renewed"
+	// EventTrustUpdated: the Secret's ca.crt was rewritten with the CA's trust bundle, the
+	// certificate staying (a root rotation's Trusting and Retiring phases).
+	EventTrustUpdated = "TrustUpdated"
 	// EventRevoked: a certificate was revoked in Vault (a replaced one, or at deletion).
 	EventRevoked = "Revoked"
 	// EventRevocationFailed: Vault did not revoke a certificate (Warning).
