@@ -28,9 +28,6 @@ const (
 	// ReasonReissueDeferred is the Issuing reason (and the event reason) of a re-issue that
 	// waits for the floor between issuances.
 	ReasonReissueDeferred = "ReissueDeferred"
-	// ReasonAwaitingRotationSlot is the Issuing reason of a re-issue onto a CA's new root that
-	// waits for its turn under --rotation-reissue-interval.
-	ReasonAwaitingRotationSlot = "AwaitingRotationSlot"
 )
 
 // Reasons of the events that report issuance and revocation.

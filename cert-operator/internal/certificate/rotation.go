@@ -77,15 +77,15 @@ func (b *rotationBound) take(key cache.ObjectName, now time.Time) (time.Time, ti
 	return at, wait
 }
 
-// drop gives back the slot key holds, if any: its re-issue is no longer wanted.
-func (b *rotationBound) drop(key cache.ObjectName) {
+// drop gives back the slot key holds, if any, at now: its re-issue is no longer wanted.
+func (b *rotationBound) drop(key cache.ObjectName, now time.Time) {
 	if b.limiter == nil {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if s, ok := b.slots[key]; ok {
-		s.reservation.Cancel()
+		s.reservation.CancelAt(now)
 		delete(b.slots, key)
 	}
 }

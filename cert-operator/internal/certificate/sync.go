@@ -75,7 +75,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 	bounded := c.rotationBounded(iss, reason)
 	if !triggered || !bounded {
 		// A slot reserved earlier for a re-issue that is no longer needed goes back.
-		c.rotation.drop(key)
+		c.rotation.drop(key, c.now())
 	}
 	switch {
 	case !triggered:

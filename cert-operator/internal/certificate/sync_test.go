@@ -412,3 +412,109 @@ func TestSyncRecordsARefusal(t *testing.T) {
 	require.ErrorAs(t, f.sync(t), &requeue)
 	assert.Len(t, v.calls, 1, "no retry before the backoff has passed")
 }
+
+// trusting returns ca in a root rotation's Trusting phase towards newRoot: the bundle holds
+// both roots, the old one still signs.
+func trusting(ca *v1alpha1.CertificateAuthority, old, newRoot *x509.Certificate) *v1alpha1.CertificateAuthority {
+	ca = ca.DeepCopy()
+	ca.Status.TrustBundle = string(contract.EncodeCertificates(old, newRoot))
+	ca.Status.RootRotation = &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationTrusting, Trigger: v1alpha1.RootRotationRequested,
+		OldRoot: contract.CertificateStatus("", old), NewRoot: contract.CertificateStatus("", newRoot)}
+	return ca
+}
+
+// issuedState issues web's certificate with a fresh controller and returns the Secret and the
+// Certificate as they are then.
+func issuedState(t *testing.T, v *fakeVault) (*corev1.Secret, *v1alpha1.Certificate) {
+	f := newFixture(t, v, readyCA(v), certificate())
+	require.NoError(t, f.sync(t))
+	s, err := f.kube.CoreV1().Secrets("team-a").Get(context.Background(), "web-tls", metav1.GetOptions{})
+	require.NoError(t, err)
+	cert, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, contract.Fingerprint(v.root.Cert), cert.Status.RootFingerprintSHA256)
+	assert.Equal(t, []string{contract.Fingerprint(v.root.Cert)}, cert.Status.TrustedRootsSHA256)
+	return s, cert
+}
+
+func TestSyncRefreshesTrustInPlace(t *testing.T) {
+	v := newFakeVault(t)
+	s, cert := issuedState(t, v)
+	newRoot := testpki.Root(t, "root")
+	ca := trusting(readyCA(v), v.root.Cert, newRoot.Cert)
+	v.calls = nil
+
+	f := newFixture(t, v, ca, cert, s)
+	require.NoError(t, f.sync(t))
+	var writes []string
+	for _, a := range f.kube.Actions() {
+		if a.GetVerb() != "list" && a.GetVerb() != "watch" {
+			writes = append(writes, a.GetVerb()+" "+a.GetResource().Resource)
+		}
+	}
+	assert.Equal(t, []string{"get secrets", "update secrets"}, writes, "one read of the live Secret, one update")
+
+	got, err := f.kube.CoreV1().Secrets("team-a").Get(context.Background(), "web-tls", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []byte(ca.Status.TrustBundle), got.Data["ca.crt"], "ca.crt is the bundle, byte for byte")
+	assert.Equal(t, s.Data["tls.crt"], got.Data["tls.crt"], "the certificate stays")
+	assert.Equal(t, s.Data["tls.key"], got.Data["tls.key"], "the key stays")
+	assert.Equal(t, s.Annotations, got.Annotations)
+	assert.Empty(t, v.calls, "no Vault call")
+	events := f.events()
+	require.Len(t, events, 1)
+	assert.Regexp(t, `^Normal TrustUpdated ca.crt in Secret "web-tls" now holds the CA's trust bundle \(2 root\(s\)\); certificate .* unchanged$`, events[0])
+	status, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, contract.Fingerprints([]*x509.Certificate{v.root.Cert, newRoot.Cert}), status.Status.TrustedRootsSHA256)
+	assert.Equal(t, contract.Fingerprint(v.root.Cert), status.Status.RootFingerprintSHA256)
+	assert.Equal(t, cert.Status.SerialNumber, status.Status.SerialNumber)
+	// Once done, the next look finds nothing to do.
+	restarted := newFixture(t, v, ca, status, got)
+	require.NoError(t, restarted.sync(t))
+	assert.Empty(t, restarted.events())
+	for _, a := range restarted.kube.Actions() {
+		assert.Contains(t, []string{"list", "watch"}, a.GetVerb(), "no Secret write: %v", a)
+	}
+	assert.Empty(t, v.calls)
+}
+
+// A CA status whose trust bundle holds a root that the status does not name (forged, or
+// written by someone other than the ca-operator) is refused: nothing signed, nothing written
+// to the Secret.
+func TestSyncRefusesAForgedTrustBundle(t *testing.T) {
+	v := newFakeVault(t)
+	s, cert := issuedState(t, v)
+	attacker := testpki.Root(t, "root")
+	tests := map[string]func(*v1alpha1.CertificateAuthority){
+		"a root no status field names": func(ca *v1alpha1.CertificateAuthority) {
+			ca.Status.TrustBundle = string(contract.EncodeCertificates(v.root.Cert, attacker.Cert))
+		},
+		"a bundle without status.root": func(ca *v1alpha1.CertificateAuthority) {
+			ca.Status.TrustBundle = string(contract.EncodeCertificates(attacker.Cert))
+			ca.Status.RootRotation = &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationTrusting,
+				NewRoot: contract.CertificateStatus("", attacker.Cert)}
+		},
+		"an issuing CA posing as a root": func(ca *v1alpha1.CertificateAuthority) {
+			ca.Status.TrustBundle = string(contract.EncodeCertificates(v.root.Cert, v.issuing.Cert))
+			ca.Status.RootRotation = &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationTrusting,
+				NewRoot: contract.CertificateStatus("", v.issuing.Cert)}
+		},
+	}
+	for name, forge := range tests {
+		t.Run(name, func(t *testing.T) {
+			ca := readyCA(v)
+			forge(ca)
+			v.calls = nil
+			f := newFixture(t, v, ca, cert, s)
+			require.NoError(t, f.sync(t))
+			ready := f.readyCondition(t)
+			assert.Equal(t, ReasonInvalidTrustBundle, ready.Reason)
+			assert.Contains(t, ready.Message, "status.trustBundle")
+			for _, a := range f.kube.Actions() {
+				assert.Contains(t, []string{"list", "watch"}, a.GetVerb(), "the Secret is not touched: %v", a)
+			}
+			assert.Empty(t, v.calls, "nothing signed")
+		})
+	}
+}
