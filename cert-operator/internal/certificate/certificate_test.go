@@ -154,6 +154,16 @@ func TestCAChangeMatters(t *testing.T) {
 		"a new root matters":                       {old: ca(true, "a", "web"), new: ca(true, "b", "web"), want: true},
 		"a new role matters":                       {old: ca(true, "a", "web"), new: ca(true, "a", "web", "api"), want: true},
 		"a status rewrite with no change does not": {old: ca(true, "a", "web"), new: ca(true, "a", "web")},
+		"a new trust bundle matters": {old: ca(true, "a", "web"), new: func() *v1alpha1.CertificateAuthority {
+			c := ca(true, "a", "web")
+			c.Status.TrustBundle = "bundle"
+			return c
+		}(), want: true},
+		"a new root rotation phase matters": {old: ca(true, "a", "web"), new: func() *v1alpha1.CertificateAuthority {
+			c := ca(true, "a", "web")
+			c.Status.RootRotation = &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationMoving}
+			return c
+		}(), want: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -27,11 +27,12 @@ type issuer struct {
 	trustFingerprints []string
 }
 
-// trustPEM returns what a Secret's ca.crt holds when issued from i: the trust bundle, or
-// root (the root of the sign response) when the CA publishes none.
+// trustPEM returns what a Secret's ca.crt holds when issued from i: the trust bundle, byte
+// for byte as status.trustBundle (and so the ConfigMap) has it, or root (the root of the sign
+// response) when the CA publishes none.
 func (i issuer) trustPEM(root *x509.Certificate) []byte {
 	if i.trust != nil {
-		return contract.EncodeCertificates(i.trust...)
+		return []byte(i.ca.Status.TrustBundle)
 	}
 	return contract.EncodeCertificates(root)
 }
