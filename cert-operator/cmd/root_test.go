@@ -15,8 +15,8 @@ func TestRotationReissueIntervalFlag(t *testing.T) {
 		args []string
 		env  string
 	}{
-		"on the command line":         {args: []string{"--rotation-reissue-interval=-1s"}},
-		"from the environment":        {env: "-1s"},
+		"on the command line":                        {args: []string{"--rotation-reissue-interval=-1s"}},
+		"from the environment":                       {env: "-1s"},
 		"the command line wins over the environment": {args: []string{"--rotation-reissue-interval=-1s"}, env: "1s"},
 	}
 	for name, tc := range tests {
