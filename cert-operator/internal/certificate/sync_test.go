@@ -12,6 +12,7 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,6 +27,7 @@ import (
 	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/fake"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/testpki"
+	"github.com/clusterpki/clusterpki/pkg/conditions"
 	"github.com/clusterpki/clusterpki/pkg/controller"
 )
 
@@ -517,4 +519,51 @@ func TestSyncRefusesAForgedTrustBundle(t *testing.T) {
 			assert.Empty(t, v.calls, "nothing signed")
 		})
 	}
+}
+
+// In Moving, a re-issue onto the new root waits for its slot under the rotation bound: the
+// sync asks to come back when the slot is due, says so in Issuing, and signs nothing; at the
+// slot it re-issues under the new root, and the metric counts it.
+func TestSyncWaitsForARotationSlot(t *testing.T) {
+	v := newFakeVault(t)
+	s, cert := issuedState(t, v)
+	oldRoot := v.root.Cert
+	newRoot := testpki.Root(t, "root")
+	v.root, v.issuing = newRoot, testpki.Intermediate(t, newRoot, "issuing 2")
+	ca := trusting(readyCA(v), oldRoot, newRoot.Cert)
+	ca.Status.RootRotation.Phase = v1alpha1.RootRotationMoving
+	s.Data["ca.crt"] = []byte(ca.Status.TrustBundle) // refreshed in Trusting
+	v.calls = nil
+
+	f := newFixture(t, v, ca, cert, s)
+	now := time.Now().Add(2 * time.Minute) // past the floor between issuances
+	f.c.now = func() time.Time { return now }
+	f.c.rotation = newRotationBound(500 * time.Millisecond)
+	f.c.rotation.take(cache.ObjectName{Namespace: "team-a", Name: "other"}, now) // another Certificate took the token
+
+	var requeue *controller.RequeueAfterError
+	require.ErrorAs(t, f.sync(t), &requeue)
+	assert.Equal(t, 500*time.Millisecond, requeue.After)
+	assert.Empty(t, v.calls, "nothing signed before the slot")
+	waiting, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	issuing := conditions.Get(waiting.Status.Conditions, v1alpha1.ConditionIssuing)
+	require.NotNil(t, issuing)
+	assert.Equal(t, metav1.ConditionTrue, issuing.Status)
+	assert.Equal(t, "RootChanged", issuing.Reason)
+	assert.Contains(t, issuing.Message, "waiting for a rotation slot at ")
+	assert.True(t, conditions.IsTrue(waiting.Status.Conditions, v1alpha1.ConditionReady), "the certificate in the Secret still serves")
+
+	now = now.Add(500 * time.Millisecond)
+	require.NoError(t, f.sync(t))
+	assert.Len(t, v.calls, 1, "re-issued at its slot")
+	got, err := f.kube.CoreV1().Secrets("team-a").Get(context.Background(), "web-tls", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []byte(ca.Status.TrustBundle), got.Data["ca.crt"])
+	assert.Equal(t, contract.Fingerprint(newRoot.Cert), got.Annotations["clusterpki.dev/root-fingerprint-sha256"])
+	assert.Equal(t, 1.0, testutil.ToFloat64(f.c.metrics.rotationReissues))
+	moved, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, contract.Fingerprint(newRoot.Cert), moved.Status.RootFingerprintSHA256)
+	assert.Equal(t, contract.Fingerprints([]*x509.Certificate{oldRoot, newRoot.Cert}), moved.Status.TrustedRootsSHA256)
 }
