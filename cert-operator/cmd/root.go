@@ -18,7 +18,9 @@ import (
 const long = `cert-operator issues, for every Certificate, a key pair made locally and signed by its
 CertificateAuthority's issuing CA in Vault (the key never leaves the cluster), stores it in a
 kubernetes.io/tls Secret, renews it before it expires, re-issues it when the spec, the Secret
-or the CA's root changes, and revokes it as spec.revocationPolicy asks. Its Vault policy may
+or the CA's root changes, and revokes it as spec.revocationPolicy asks. During a CA's root
+rotation it writes the CA's trust bundle (status.trustBundle) into every Secret's ca.crt in
+place, then moves every certificate to the new root, one per --rotation-reissue-interval. Its Vault policy may
 only sign and revoke on issuing mounts below --mount-prefix (deploy/vault/cert-operator.hcl):
 change both together, and use the ca-operator's prefix. It computes every Vault path from the
 Certificate's namespace, the CA's clusterID and the prefix, never from an object's status.
