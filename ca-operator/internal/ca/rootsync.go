@@ -76,7 +76,9 @@ func (c *Controller) rotateRoot(ctx context.Context, ca *v1alpha1.CertificateAut
 		n, notTrusting, notMoved := c.rootCounts(ca.Namespace, ca.Name, bundleFPs, newFP)
 		rot.Trusting, rot.Moved, rot.Total = n.Trusting, n.Moved, n.Total
 		step := RootPhase(rot, view, n, now)
-		c.enterRootPhase(ca, plan, rot, step.Phase, view, now)
+		if step.Action != RootMove {
+			c.enterRootPhase(ca, plan, rot, step.Phase, view, now)
+		}
 		out.newRoot = view.NewRoot
 		switch step.Phase {
 		case v1alpha1.RootRotationTrusting, v1alpha1.RootRotationMoving, v1alpha1.RootRotationOverlap:
@@ -95,12 +97,16 @@ func (c *Controller) rotateRoot(ctx context.Context, ca *v1alpha1.CertificateAut
 		case RootCrossSign:
 			view.Cross, err = c.pki.crossSignNewRoot(ctx, plan, rot.Tag, view.OldRoot, view.NewRoot, now)
 		case RootMove:
-			// Consumers of the ConfigMap trust the new root before anything is issued under it.
+			// Consumers of the ConfigMap trust the new root before anything is issued under it
+			// (a CA without Certificates passes through Trusting within this sync). The phase
+			// is Moving only once Vault says so.
+			c.enterRootPhase(ca, plan, rot, v1alpha1.RootRotationTrusting, view, now)
 			bundle := string(contract.EncodeCertificates(view.OldRoot.Cert, view.NewRoot.Cert))
 			status.TrustBundle = bundle
 			if err = c.ensureConfigMap(ctx, ca, status, bundle); err == nil {
 				if err = c.pki.makeDefaultRoot(ctx, plan.Mounts.Root, view.NewRoot); err == nil {
 					view.DefaultID = view.NewRoot.ID
+					c.enterRootPhase(ca, plan, rot, v1alpha1.RootRotationMoving, view, now)
 				}
 			}
 		case RootStartOverlap:
