@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 )
@@ -182,4 +184,49 @@ func TestRootPhase(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestStallTrackerWarnsOncePerStall(t *testing.T) {
+	key := cache.ObjectName{Namespace: "team-a", Name: "ca"}
+	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	s := newStallTracker()
+	n := RootCounts{Trusting: 3, Total: 10}
+	warn, lookAt := s.note(key, v1alpha1.RootRotationTrusting, n, t0)
+	assert.False(t, warn)
+	assert.Equal(t, t0.Add(stallAfter), lookAt, "the tracker asks to look again when a stall would begin")
+	warn, _ = s.note(key, v1alpha1.RootRotationTrusting, n, t0.Add(stallAfter-time.Second))
+	assert.False(t, warn, "not yet")
+	warn, lookAt = s.note(key, v1alpha1.RootRotationTrusting, n, t0.Add(stallAfter))
+	assert.True(t, warn, "the same counts for stallAfter: a stall")
+	assert.True(t, lookAt.IsZero())
+	warn, _ = s.note(key, v1alpha1.RootRotationTrusting, n, t0.Add(2*stallAfter))
+	assert.False(t, warn, "a stall is warned about once")
+	n.Trusting++
+	warn, lookAt = s.note(key, v1alpha1.RootRotationTrusting, n, t0.Add(2*stallAfter))
+	assert.False(t, warn, "progress starts the clock again")
+	assert.Equal(t, t0.Add(3*stallAfter), lookAt)
+}
+
+func TestStripCertificateKeepsOnlyWhatIsCounted(t *testing.T) {
+	cert := &v1alpha1.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "web", ResourceVersion: "7",
+			Labels: map[string]string{"big": "label"}, Annotations: map[string]string{"big": "annotation"}},
+		Spec: v1alpha1.CertificateSpec{CARef: v1alpha1.CARef{Name: "ca"}, Role: "server", SecretName: "web-tls",
+			CommonName: "web.example.com", AltNames: []string{"a.example.com"}},
+		Status: v1alpha1.CertificateStatus{SerialNumber: "01", RootFingerprintSHA256: "aa", TrustedRootsSHA256: []string{"aa", "bb"},
+			Conditions: []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Issued", Message: "long"},
+				{Type: v1alpha1.ConditionIssuing, Status: metav1.ConditionFalse}}},
+	}
+	got, err := stripCertificate(cert)
+	require.NoError(t, err)
+	assert.Equal(t, &v1alpha1.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "web", ResourceVersion: "7"},
+		Spec:       v1alpha1.CertificateSpec{CARef: v1alpha1.CARef{Name: "ca"}},
+		Status: v1alpha1.CertificateStatus{RootFingerprintSHA256: "aa", TrustedRootsSHA256: []string{"aa", "bb"},
+			Conditions: []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue}}},
+	}, got)
+	assert.True(t, factsOf(cert).equal(factsOf(got.(*v1alpha1.Certificate))), "stripping changes no counted fact")
+	again, err := stripCertificate(got)
+	require.NoError(t, err)
+	assert.Equal(t, got, again, "stripping twice is stripping once")
 }
