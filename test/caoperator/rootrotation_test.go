@@ -435,3 +435,24 @@ func TestRootRotationSurvivesLostAnswers(t *testing.T) {
 		}), "%s: Ready again after the rotation", what)
 	}
 }
+
+func TestRootRotationStartsAutomatically(t *testing.T) {
+	startOperator(t, opToken)
+	ns := namespace(t)
+	// A root of two hours rotated when less than 119 minutes are left: at once.
+	create(t, newCA(ns, "auto", "auto", rotating, func(c *v1alpha1.CertificateAuthority) {
+		c.Spec.Root.TTL = "2h"
+		c.Spec.Root.RotateBefore = "119m"
+		c.Spec.Issuing.TTL = "1h"
+		c.Spec.Issuing.RotateBefore = "20m"
+	}))
+	done := waitPhase(t, ns, "auto", v1alpha1.RootRotationCompleted, 150*time.Second)
+	rot := done.Status.RootRotation
+	assert.Equal(t, v1alpha1.RootRotationAutomatic, rot.Trigger)
+	assert.Equal(t, "a"+rot.OldRoot.FingerprintSHA256[:8], rot.Tag, "an automatic rotation is named after the root it replaces")
+	assert.Equal(t, rot.NewRoot.FingerprintSHA256, done.Status.Root.FingerprintSHA256)
+	assert.Len(t, vaultList(t, mountsOf(t, ns, "auto").Root+"/issuers"), 1)
+	// The new root is due at once too, but waits for the floor after the last completion.
+	hasEvent(t, ns, "auto", "Normal RootRotationDeferred")
+	assert.Equal(t, rot.Tag, get(t, ns, "auto").Status.RootRotation.Tag)
+}

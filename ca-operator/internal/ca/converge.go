@@ -27,16 +27,20 @@ type converged struct {
 }
 
 // nextLook returns how long after now the CA needs attention again: the issuing CA's rotation,
-// a held rotation, or the root's expiry warning, whichever comes first; zero when none is
-// ahead.
+// a held rotation, a root rotation's next step or automatic start, or the root's expiry
+// warning, whichever comes first; zero when none is ahead.
 func (v converged) nextLook(plan *Plan, now time.Time) time.Duration {
 	var next time.Duration
-	for _, at := range []time.Time{
+	looks := []time.Time{
 		v.issuing.Cert.NotAfter.Add(-plan.RotateBefore),
 		v.rotationHeldUntil,
 		v.rootLookAt,
 		v.root.Cert.NotAfter.Add(-plan.ExpiryWarning),
-	} {
+	}
+	if plan.RootRotateBefore > 0 {
+		looks = append(looks, v.root.Cert.NotAfter.Add(-plan.RootRotateBefore)) // an automatic root rotation
+	}
+	for _, at := range looks {
 		if d := at.Sub(now); d > 0 && (next == 0 || d < next) {
 			next = d
 		}
