@@ -122,7 +122,7 @@ func configMapTrust(t *testing.T, ns, name string) (string, []*x509.Certificate)
 }
 
 func TestRootRotationPhases(t *testing.T) {
-	startOperator(t, opToken)
+	op := startOperator(t, opToken)
 	ns := namespace(t)
 	create(t, newCA(ns, "rr", "rr", rotating))
 	before := waitReady(t, ns, "rr", metav1.ConditionTrue, "Provisioned")
@@ -174,6 +174,10 @@ func TestRootRotationPhases(t *testing.T) {
 	assert.Equal(t, "Trusting", cond.Reason)
 	assert.Contains(t, cond.Message, "of 3 Certificates carry the trust bundle")
 
+	// A restart in Trusting loses nothing: the phase is derived from Vault and status.
+	op.stop()
+	op = startOperator(t, opToken)
+
 	// The Secrets take the bundle one by one; the count follows, and issuance waits for all.
 	for i, n := range names[:2] {
 		reportCertificate(t, ns, n, func(st *v1alpha1.CertificateStatus) { st.TrustedRootsSHA256 = bundleFPs })
@@ -211,6 +215,9 @@ func TestRootRotationPhases(t *testing.T) {
 	assert.WithinDuration(t, time.Now().Add(time.Minute), overlap.Status.RootRotation.OverlapEnd.Time, 15*time.Second)
 	assert.Equal(t, int32(3), overlap.Status.RootRotation.Moved)
 	assert.Len(t, parsePEM(t, overlap.Status.TrustBundle), 2, "both roots stay trusted through the overlap")
+	// A restart in Overlap keeps its end (status holds it) and retires on time.
+	op.stop()
+	startOperator(t, opToken)
 
 	done := waitPhase(t, ns, "rr", v1alpha1.RootRotationCompleted, 120*time.Second)
 	assert.Equal(t, contract.Fingerprint(newRoot), done.Status.Root.FingerprintSHA256)
@@ -446,7 +453,7 @@ func TestRootRotationStartsAutomatically(t *testing.T) {
 		c.Spec.Issuing.TTL = "1h"
 		c.Spec.Issuing.RotateBefore = "20m"
 	}))
-	done := waitPhase(t, ns, "auto", v1alpha1.RootRotationCompleted, 150*time.Second)
+	done := waitPhase(t, ns, "auto", v1alpha1.RootRotationCompleted, 240*time.Second)
 	rot := done.Status.RootRotation
 	assert.Equal(t, v1alpha1.RootRotationAutomatic, rot.Trigger)
 	assert.Equal(t, "a"+rot.OldRoot.FingerprintSHA256[:8], rot.Tag, "an automatic rotation is named after the root it replaces")
