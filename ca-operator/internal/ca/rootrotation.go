@@ -79,12 +79,13 @@ type RootStart struct {
 
 // RootStartDecision decides whether a root rotation starts: on a request (the rotate-root
 // annotation) not answered yet, or automatically once the root has less than rotateBefore
-// left; a tag is answered when it is the last rotation's or its root-<tag> exists in the root
-// mount. At most one runs: a due start waits for the running one, and for RotationFloor after
+// left; a tag is answered when it is the last rotation's, the last request answered (kept
+// across automatic rotations, whose retirement deletes the root a request made) or its
+// root-<tag> exists in the root mount. At most one runs: a due start waits for the running one, and for RotationFloor after
 // the last one completed. A request goes before an automatic start.
 func RootStartDecision(in RootStartInput) RootStart {
 	answered := func(tag string) bool {
-		return tag == "" || (in.Last != nil && in.Last.Tag == tag) || in.Exists[tag]
+		return tag == "" || (in.Last != nil && (in.Last.Tag == tag || in.Last.LastRequestTag == tag)) || in.Exists[tag]
 	}
 	var due RootStart
 	switch auto := rootAutomaticTag(in.RootFingerprint); {

@@ -47,6 +47,13 @@ func TestRootStartDecision(t *testing.T) {
 		"a request answered by the last rotation starts nothing": {
 			in: RootStartInput{RequestTag: "r1", Last: completed("r1", time.Hour)},
 		},
+		"a request answered before an automatic rotation (which retired its root) starts nothing": {
+			in: RootStartInput{RequestTag: "r1", Last: func() *v1alpha1.RootRotationStatus {
+				last := completed(auto, time.Hour)
+				last.LastRequestTag = "r1"
+				return last
+			}()},
+		},
 		"a request whose root already exists in the root mount starts nothing": {
 			in: RootStartInput{RequestTag: "r1", Exists: map[string]bool{"r1": true}},
 		},
@@ -229,4 +236,18 @@ func TestStripCertificateKeepsOnlyWhatIsCounted(t *testing.T) {
 	again, err := stripCertificate(got)
 	require.NoError(t, err)
 	assert.Equal(t, got, again, "stripping twice is stripping once")
+}
+
+func TestRootRotationStatusCarriesTheLastRequestOver(t *testing.T) {
+	now := time.Now()
+	old := &v1alpha1.CACertificateStatus{FingerprintSHA256: "00"}
+	requested := rootRotationStatusOf(RootStart{Trigger: v1alpha1.RootRotationRequested, Tag: "r1"}, nil, old, now)
+	if requested.LastRequestTag != "r1" {
+		t.Fatalf("a requested rotation records lastRequestTag %q, want r1", requested.LastRequestTag)
+	}
+	requested.Phase = v1alpha1.RootRotationCompleted
+	automatic := rootRotationStatusOf(RootStart{Trigger: v1alpha1.RootRotationAutomatic, Tag: "a00"}, requested, old, now)
+	if automatic.LastRequestTag != "r1" {
+		t.Errorf("an automatic rotation after a request records lastRequestTag %q, want r1 carried over", automatic.LastRequestTag)
+	}
 }

@@ -150,7 +150,7 @@ func (c *Controller) startRootRotation(ctx context.Context, ca *v1alpha1.Certifi
 	if !d.Start {
 		return false, time.Time{}, nil
 	}
-	status.RootRotation = rootRotationStatusOf(d, status.Root, now)
+	status.RootRotation = rootRotationStatusOf(d, status.RootRotation, status.Root, now)
 	c.setRootRotating(ca, status, metav1.ConditionTrue, string(v1alpha1.RootRotationPreparing), "the new root is being made in Vault", now)
 	if err := c.persistStatus(ctx, ca, status); err != nil {
 		return false, time.Time{}, err

@@ -309,8 +309,17 @@ func sameUsage(a, b string) bool {
 	return slices.Equal(split(a), split(b))
 }
 
-// rootRotationStatusOf returns the status record of a rotation started now.
-func rootRotationStatusOf(start RootStart, oldRoot *v1alpha1.CACertificateStatus, now time.Time) *v1alpha1.RootRotationStatus {
+// rootRotationStatusOf returns the status record of a rotation started now, after last (nil
+// when none ran before): the last request answered is carried over, so an automatic rotation,
+// whose retirement deletes the root a request made, does not make that request new again.
+func rootRotationStatusOf(start RootStart, last *v1alpha1.RootRotationStatus, oldRoot *v1alpha1.CACertificateStatus, now time.Time) *v1alpha1.RootRotationStatus {
+	answered := ""
+	if last != nil {
+		answered = last.LastRequestTag
+	}
+	if start.Trigger == v1alpha1.RootRotationRequested {
+		answered = start.Tag
+	}
 	return &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationPreparing, Trigger: start.Trigger, Tag: start.Tag,
-		StartTime: metav1.NewTime(now), OldRoot: oldRoot.DeepCopy()}
+		LastRequestTag: answered, StartTime: metav1.NewTime(now), OldRoot: oldRoot.DeepCopy()}
 }
