@@ -33,6 +33,10 @@ const ReissueFloor = renewal.ReissueFloor
 // issue 12), not what keeps this process's CPU busy.
 const DefaultWorkers = 32
 
+// DefaultRotationReissueInterval is the cert-operator's default --rotation-reissue-interval:
+// the time between two re-issues onto a CA's new root during a root rotation.
+const DefaultRotationReissueInterval = certificate.DefaultRotationReissueInterval
+
 // Vault is the Vault client the operator signs and revokes with (pkg/vault.Client): one write
 // per request, labelled with op ("sign", "revoke") for its metrics.
 type Vault = certificate.Vault
@@ -57,6 +61,10 @@ type Config struct {
 	// MountPrefix is the Vault path under which every CA's mounts live (default
 	// pkipath.DefaultPrefix); it must match the prefix the ca-operator uses.
 	MountPrefix string
+	// RotationReissueInterval is the time between two re-issues onto a CA's new root while its
+	// root rotation runs, across all CAs (0: no bound; the command's flag defaults to
+	// DefaultRotationReissueInterval).
+	RotationReissueInterval time.Duration
 	// Registry receives the metrics (default pkg/metrics.Registry).
 	Registry prometheus.Registerer
 	// Log is the logger (default logrus's standard logger).
@@ -104,6 +112,8 @@ func New(cfg Config) (*Operator, error) {
 		MaxBackoff:       cfg.MaxBackoff,
 		FinalizerTimeout: cfg.FinalizerTimeout,
 		MountPrefix:      cfg.MountPrefix,
+
+		RotationReissueInterval: cfg.RotationReissueInterval,
 	})
 	if err != nil {
 		return nil, err

@@ -83,7 +83,7 @@ func TestPlugin(t *testing.T) {
 
 	t.Run("status counts Certificates by state", func(t *testing.T) {
 		table := plugin(t, "status", "-n", ns)
-		assert.Regexp(t, `(?m)^CA\s+READY\s+ROOT EXPIRES\s+ISSUING EXPIRES\s+CERTS\s+READY\s+FAILING\s+PENDING\s+RENEWING SOON$`, table)
+		assert.Regexp(t, `(?m)^CA\s+READY\s+ROOT EXPIRES\s+ISSUING EXPIRES\s+ROOT ROTATION\s+CERTS\s+READY\s+FAILING\s+PENDING\s+RENEWING SOON$`, table)
 		// Renewing soon: the Certificates whose renewal time falls within a day (the admin
 		// certificate's short lifetime puts it there).
 		list, err := client.ClusterpkiV1alpha1().Certificates(ns).List(ctx, metav1.ListOptions{})
@@ -94,7 +94,7 @@ func TestPlugin(t *testing.T) {
 				soon++
 			}
 		}
-		assert.Regexp(t, fmt.Sprintf(`(?m)^tenant-a\s+True\s+\d{4}-\d\d-\d\d \(in \d+d\)\s+\d{4}-\d\d-\d\d \(in \d+d\)\s+9\s+7\s+2\s+0\s+%d$`, soon), table)
+		assert.Regexp(t, fmt.Sprintf(`(?m)^tenant-a\s+True\s+\d{4}-\d\d-\d\d \(in \d+d\)\s+\d{4}-\d\d-\d\d \(in \d+d\)\s+-\s+9\s+7\s+2\s+0\s+%d$`, soon), table)
 
 		var rows []struct {
 			Namespace, Name, Ready string
@@ -208,7 +208,7 @@ func TestPlugin(t *testing.T) {
 		assert.Regexp(t, `1\. Certificate orphans/lost: Ready=False CANotFound`, why)
 		assert.Contains(t, why, "2. CertificateAuthority orphans/gone: Ready=NotFound")
 		assert.Contains(t, why, "caRef names a CertificateAuthority that does not exist in this namespace")
-		assert.Regexp(t, `(?m)^gone\s+NotFound\s+-\s+-\s+1\s+0\s+1\s+0\s+0$`, plugin(t, "status", "-n", orphans))
+		assert.Regexp(t, `(?m)^gone\s+NotFound\s+-\s+-\s+-\s+1\s+0\s+1\s+0\s+0$`, plugin(t, "status", "-n", orphans))
 	})
 
 	t.Run("trust prints the published bundle", func(t *testing.T) {
@@ -256,6 +256,25 @@ func TestPlugin(t *testing.T) {
 			ca, err := client.ClusterpkiV1alpha1().CertificateAuthorities(ns).Get(ctx, "tenant-a", metav1.GetOptions{})
 			return err == nil && ca.Status.Issuing != nil && ca.Status.Issuing.SerialNumber != before.Status.Issuing.SerialNumber
 		}, time.Minute, 200*time.Millisecond, "the issuing CA was not replaced")
+	})
+
+	t.Run("rotate-root starts a root rotation that status shows", func(t *testing.T) {
+		before, err := client.ClusterpkiV1alpha1().CertificateAuthorities(ns).Get(ctx, "tenant-a", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.Nil(t, before.Status.RootRotation)
+		assert.Contains(t, plugin(t, "rotate-root", "tenant-a", "-n", ns), "CertificateAuthority tenant-a/tenant-a: requested (clusterpki.dev/rotate-root=")
+		var phase v1alpha1.RootRotationPhase
+		require.Eventually(t, func() bool {
+			ca, err := client.ClusterpkiV1alpha1().CertificateAuthorities(ns).Get(ctx, "tenant-a", metav1.GetOptions{})
+			if err != nil || ca.Status.RootRotation == nil {
+				return false
+			}
+			phase = ca.Status.RootRotation.Phase
+			return ca.Status.RootRotation.Trigger == v1alpha1.RootRotationRequested && phase != v1alpha1.RootRotationPreparing
+		}, time.Minute, 200*time.Millisecond, "no root rotation started")
+		if phase != v1alpha1.RootRotationCompleted {
+			assert.Regexp(t, `(?m)^tenant-a\s+True\s.*\s(Trusting|Moving|Overlap|Retiring)`, plugin(t, "status", "-n", ns))
+		}
 	})
 
 	t.Run("errors name what is missing", func(t *testing.T) {

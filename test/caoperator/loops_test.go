@@ -28,6 +28,7 @@ func TestNoRotationLoops(t *testing.T) {
 	// is born (almost) inside its window, and after ten seconds every new one would be.
 	create(t, newCA(ns, "short", "short", func(ca *v1alpha1.CertificateAuthority) {
 		ca.Spec.Root.TTL = "1h"
+		ca.Spec.Root.RotationOverlap = "1m" // the default (24h) must be shorter than the root's ttl
 		ca.Spec.Issuing.TTL = "59m"
 		ca.Spec.Issuing.RotateBefore = "58m50s"
 	}))

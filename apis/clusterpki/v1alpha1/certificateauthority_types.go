@@ -109,7 +109,7 @@ type CertificateAuthoritySpec struct {
 // RootCASpec describes the root CA.
 // +kubebuilder:validation:XValidation:rule="!has(self.keyBits) || (self.keyType == 'rsa' && self.keyBits in [2048, 3072, 4096]) || (self.keyType == 'ec' && self.keyBits in [256, 384, 521])",message="keyBits must be 2048, 3072 or 4096 for rsa, 256, 384 or 521 for ec, and unset for ed25519",fieldPath=".keyBits"
 // +kubebuilder:validation:XValidation:rule="!has(self.rotateBefore) || duration(self.rotateBefore) < duration(self.ttl)",message="rotateBefore must be shorter than ttl",fieldPath=".rotateBefore"
-// +kubebuilder:validation:XValidation:rule="!has(self.rotationOverlap) || (duration(self.rotationOverlap) >= duration('1m') && duration(self.rotationOverlap) < duration(self.ttl))",message="rotationOverlap must be at least 1m and shorter than ttl",fieldPath=".rotationOverlap"
+// +kubebuilder:validation:XValidation:rule="!has(self.rotationOverlap) || duration(self.rotationOverlap) >= duration('1m')",message="rotationOverlap must be at least 1m",fieldPath=".rotationOverlap"
 type RootCASpec struct {
 	// commonName is the subject common name of the root certificate.
 	// +required
@@ -160,7 +160,8 @@ type RootCASpec struct {
 	// rotationOverlap is how long both the old and the new root stay trusted (in the ConfigMap
 	// and every Secret's ca.crt) after the last Certificate moved to the new root, so consumers
 	// that reload their trust slowly pick up the new root before the old one is retired. At
-	// least 1m.
+	// least 1m. An overlap that outlasts the old root only keeps an expired root in the bundle,
+	// which no client uses.
 	// +optional
 	// +kubebuilder:default="24h"
 	// +kubebuilder:validation:MaxLength=32
@@ -391,6 +392,12 @@ type RootRotationStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	Tag string `json:"tag,omitempty"`
+	// lastRequestTag is the tag of the latest clusterpki.dev/rotate-root value answered, by this
+	// rotation or an earlier one (an automatic rotation carries it over): that value starts
+	// nothing again.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	LastRequestTag string `json:"lastRequestTag,omitempty"`
 	// startTime is when the rotation started.
 	StartTime metav1.Time `json:"startTime"`
 	// oldRoot is the root being replaced.

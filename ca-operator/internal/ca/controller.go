@@ -73,9 +73,14 @@ type Controller struct {
 	recorder record.EventRecorder
 	metrics  *Metrics
 
-	caLister  listers.CertificateAuthorityLister
-	cmLister  corelisters.ConfigMapLister
-	hasSynced []cache.InformerSynced
+	caLister    listers.CertificateAuthorityLister
+	cmLister    corelisters.ConfigMapLister
+	certIndexer cache.Indexer
+	hasSynced   []cache.InformerSynced
+
+	// stalls remembers, per CA whose root rotation waits for Certificates, since when its
+	// counts have not moved (see noteProgress).
+	stalls *stallTracker
 
 	queue *controller.Controller
 
@@ -95,6 +100,7 @@ func NewController(cfg Config) (*Controller, error) {
 	}
 	caInformer := cfg.Informers.ClusterPKI.Clusterpki().V1alpha1().CertificateAuthorities()
 	cmInformer := cfg.Informers.Kube.Core().V1().ConfigMaps()
+	certInformer := cfg.Informers.Certificates.Clusterpki().V1alpha1().Certificates().Informer()
 	c := &Controller{
 		log:              cfg.Log,
 		kube:             cfg.Kube,
@@ -104,7 +110,9 @@ func NewController(cfg Config) (*Controller, error) {
 		metrics:          cfg.Metrics,
 		caLister:         caInformer.Lister(),
 		cmLister:         cmInformer.Lister(),
-		hasSynced:        []cache.InformerSynced{caInformer.Informer().HasSynced, cmInformer.Informer().HasSynced},
+		certIndexer:      certInformer.GetIndexer(),
+		hasSynced:        []cache.InformerSynced{caInformer.Informer().HasSynced, cmInformer.Informer().HasSynced, certInformer.HasSynced},
+		stalls:           newStallTracker(),
 		now:              time.Now,
 		mountPrefix:      cfg.MountPrefix,
 		vaultPublicAddr:  cfg.VaultPublicAddr,
@@ -115,13 +123,16 @@ func NewController(cfg Config) (*Controller, error) {
 	if err := c.watch(caInformer.Informer(), cmInformer.Informer()); err != nil {
 		return nil, err
 	}
+	if err := c.watchCertificates(certInformer); err != nil {
+		return nil, fmt.Errorf("watch Certificates: %w", err)
+	}
 	return c, nil
 }
 
 // complete checks that cfg has every dependency and fills in the defaults of its settings.
 func (cfg Config) complete() (Config, error) {
 	if cfg.Kube == nil || cfg.Client == nil || cfg.Vault == nil || cfg.Recorder == nil || cfg.Metrics == nil ||
-		cfg.Informers.Kube == nil || cfg.Informers.ClusterPKI == nil {
+		cfg.Informers.Kube == nil || cfg.Informers.ClusterPKI == nil || cfg.Informers.Certificates == nil {
 		return cfg, errors.New("certificateauthority controller: Kube, Client, Vault, Recorder, Informers and Metrics are required")
 	}
 	if cfg.VaultPublicAddr == "" {
@@ -168,11 +179,13 @@ func (c *Controller) watch(cas, configMaps cache.SharedIndexInformer) error {
 }
 
 // Informers are the shared informer factories the controller reads from: one for the
-// clusterpki kinds and one for ConfigMaps, which lists and watches only the ConfigMaps the
-// ca-operator publishes, so the cache does not grow with the cluster's others.
+// CertificateAuthorities, one for ConfigMaps, which lists and watches only the ConfigMaps the
+// ca-operator publishes, so the cache does not grow with the cluster's others, and one for
+// Certificates, whose cache keeps only what a root rotation counts (stripCertificate).
 type Informers struct {
-	Kube       kubeinformers.SharedInformerFactory
-	ClusterPKI informers.SharedInformerFactory
+	Kube         kubeinformers.SharedInformerFactory
+	ClusterPKI   informers.SharedInformerFactory
+	Certificates informers.SharedInformerFactory
 }
 
 // NewInformers returns the factories for namespace (all namespaces when empty). The
@@ -185,6 +198,9 @@ func NewInformers(kubeClient kubernetes.Interface, client clientset.Interface, n
 			kubeinformers.WithNamespace(namespace),
 			kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector })),
 		ClusterPKI: informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithNamespace(namespace)),
+		// No resync: the counts change only with the Certificates' own events.
+		Certificates: informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
+			informers.WithTransform(stripCertificate)),
 	}
 }
 
@@ -192,12 +208,14 @@ func NewInformers(kubeClient kubernetes.Interface, client clientset.Interface, n
 func (i Informers) Start(ctx context.Context) {
 	i.Kube.Start(ctx.Done())
 	i.ClusterPKI.Start(ctx.Done())
+	i.Certificates.Start(ctx.Done())
 }
 
 // Shutdown waits for the informers' goroutines to end once ctx is done.
 func (i Informers) Shutdown() {
 	i.Kube.Shutdown()
 	i.ClusterPKI.Shutdown()
+	i.Certificates.Shutdown()
 }
 
 // ConfigMapSelector selects the ConfigMaps the ca-operator publishes, so the informer

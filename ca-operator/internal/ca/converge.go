@@ -3,6 +3,7 @@ package ca
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"sort"
@@ -21,18 +22,25 @@ type converged struct {
 	// rotationHeldUntil is when a due rotation of the issuing CA that waits for RotationFloor
 	// may happen; zero when none waits.
 	rotationHeldUntil time.Time
+	// rootLookAt is when a root rotation needs a sync again; zero when none does.
+	rootLookAt time.Time
 }
 
 // nextLook returns how long after now the CA needs attention again: the issuing CA's rotation,
-// a held rotation, or the root's expiry warning, whichever comes first; zero when none is
-// ahead.
+// a held rotation, a root rotation's next step or automatic start, or the root's expiry
+// warning, whichever comes first; zero when none is ahead.
 func (v converged) nextLook(plan *Plan, now time.Time) time.Duration {
 	var next time.Duration
-	for _, at := range []time.Time{
+	looks := []time.Time{
 		v.issuing.Cert.NotAfter.Add(-plan.RotateBefore),
 		v.rotationHeldUntil,
+		v.rootLookAt,
 		v.root.Cert.NotAfter.Add(-plan.ExpiryWarning),
-	} {
+	}
+	if plan.RootRotateBefore > 0 {
+		looks = append(looks, v.root.Cert.NotAfter.Add(-plan.RootRotateBefore)) // an automatic root rotation
+	}
+	for _, at := range looks {
 		if d := at.Sub(now); d > 0 && (next == 0 || d < next) {
 			next = d
 		}
@@ -80,6 +88,7 @@ func (c *Controller) provision(ctx context.Context, ca *v1alpha1.CertificateAuth
 	}
 	c.warnRootRegenerated(ca, plan, status, root)
 	status.Root = contract.CertificateStatus(root.ID, root.Cert)
+	status.TrustBundle = string(contract.EncodeCertificates(root.Cert))
 
 	issuing, err := c.pki.newIssuingCA(ctx, plan, root, now, issuerName(ca, now))
 	if err != nil {
@@ -108,17 +117,35 @@ func (c *Controller) provision(ctx context.Context, ca *v1alpha1.CertificateAuth
 // status as it goes.
 func (c *Controller) repair(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan,
 	status *v1alpha1.CertificateAuthorityStatus, now time.Time) (converged, error) {
+	// A root rotation goes first: it may make a new root the mount's default, which the
+	// steps below then follow.
+	rotation, err := c.rotateRoot(ctx, ca, plan, status, now)
+	if err != nil {
+		return converged{}, err
+	}
 	root, err := c.ensureRoot(ctx, ca, plan, status)
 	if err != nil {
 		return converged{}, err
 	}
-	status.Root = contract.CertificateStatus(root.ID, root.Cert)
-
 	issuing, heldUntil, err := c.ensureIssuing(ctx, ca, plan, root, now)
 	if err != nil {
 		return converged{}, err
 	}
+	// status.root and status.issuing change in one write, so the cert-operator never sees the
+	// new root named while the issuing CA is still the old root's.
+	status.Root = contract.CertificateStatus(root.ID, root.Cert)
 	status.Issuing = contract.CertificateStatus(issuing.ID, issuing.Cert)
+	if rotation.retire {
+		// Only now: the old chain leaves Vault once the issuing CA is the new root's.
+		if err := c.retireOldRoot(ctx, ca, plan, status, rotation.newRoot, now); err != nil {
+			return converged{}, err
+		}
+	}
+	bundle := rotation.bundle
+	if bundle == nil {
+		bundle = []*x509.Certificate{root.Cert}
+	}
+	status.TrustBundle = string(contract.EncodeCertificates(bundle...))
 
 	for _, mount := range []string{plan.Mounts.Root, plan.Mounts.Issuing} {
 		if err := c.ensureMountConfig(ctx, mount); err != nil {
@@ -129,7 +156,7 @@ func (c *Controller) repair(ctx context.Context, ca *v1alpha1.CertificateAuthori
 		return converged{}, err
 	}
 	status.Roles = provisionedRoles(plan)
-	return converged{root: root, issuing: issuing, rotationHeldUntil: heldUntil}, nil
+	return converged{root: root, issuing: issuing, rotationHeldUntil: heldUntil, rootLookAt: rotation.lookAt}, nil
 }
 
 // ensureRoot returns the root issuer, generating it inside Vault only when the mount has none.
@@ -147,7 +174,8 @@ func (c *Controller) ensureRoot(ctx context.Context, ca *v1alpha1.CertificateAut
 		}
 		return root, nil
 	}
-	if fp := contract.Fingerprint(root.Cert); status.Root != nil && status.Root.FingerprintSHA256 != fp {
+	// The new root of a rotation becomes the default on purpose (phase Moving): no warning.
+	if fp := contract.Fingerprint(root.Cert); status.Root != nil && status.Root.FingerprintSHA256 != fp && !isRotationNewRoot(status, fp) {
 		c.recorder.Eventf(ca, corev1.EventTypeWarning, ReasonRootReplaced,
 			"the root CA in %s changed outside clusterpki: fingerprint %s replaces %s", plan.Mounts.Root, fp, status.Root.FingerprintSHA256)
 	}
@@ -189,8 +217,16 @@ func (c *Controller) ensureIssuing(ctx context.Context, ca *v1alpha1.Certificate
 	return current, verdict.HeldUntil, nil
 }
 
+// isRotationNewRoot reports whether fp is the new root of status's root rotation.
+func isRotationNewRoot(status *v1alpha1.CertificateAuthorityStatus, fp string) bool {
+	r := status.RootRotation
+	return r != nil && r.NewRoot != nil && r.NewRoot.FingerprintSHA256 == fp
+}
+
 // retireIssuers deletes issuing CAs that are no longer default and have expired (so every
-// certificate they signed has expired too). The root, imported for the chain, stays.
+// certificate they signed has expired too). The roots imported for the chain (during a root
+// rotation the old and the new root, self-signed, and the new root cross-signed by the old one,
+// which carries the new root's key) stay: a root rotation retires those itself.
 func (c *Controller) retireIssuers(ctx context.Context, ca *v1alpha1.CertificateAuthority, plan *Plan, root, current *issuer, now time.Time) error {
 	ids, err := c.pki.listIssuers(ctx, plan.Mounts.Issuing)
 	if err != nil {
@@ -208,7 +244,7 @@ func (c *Controller) retireIssuers(ctx context.Context, ca *v1alpha1.Certificate
 		if err != nil || old == nil {
 			return err
 		}
-		if contract.Fingerprint(old.Cert) == contract.Fingerprint(root.Cert) || now.Before(old.Cert.NotAfter) {
+		if contract.IsSelfSigned(old.Cert) || sameKey(old.Cert, root.Cert) || now.Before(old.Cert.NotAfter) {
 			continue
 		}
 		if err := c.pki.deleteIssuer(ctx, plan.Mounts.Issuing, id); err != nil {

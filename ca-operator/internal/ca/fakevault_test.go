@@ -50,14 +50,15 @@ type fakeMount struct {
 	issuers          map[string]*fakeIssuer
 	keys             map[string]crypto.Signer
 	defaultIssuer    string
+	defaultKey       string
 	config           map[string]map[string]any // by endpoint: "urls", "crl", "auto-tidy"
 	roles            map[string]map[string]any
 }
 
 // fakeIssuer is an issuer of a mount.
 type fakeIssuer struct {
-	id, name, keyID string
-	cert            *x509.Certificate
+	id, name, keyID, usage string
+	cert                   *x509.Certificate
 }
 
 func newFakeVault() *fakeVault { return &fakeVault{mounts: map[string]*fakeMount{}} }
@@ -85,15 +86,23 @@ func (v *fakeVault) Read(_ context.Context, op, path string) (*vaultapi.Secret, 
 	switch {
 	case rest == "config/issuers":
 		return secret(map[string]any{"default": m.defaultIssuer, "default_follows_latest_issuer": false}), nil
+	case rest == "config/keys":
+		return secret(map[string]any{"default": m.defaultKey}), nil
 	case strings.HasPrefix(rest, "config/"):
 		return secret(vaultJSON(m.config[strings.TrimPrefix(rest, "config/")])), nil
-	case strings.HasPrefix(rest, "issuer/") && strings.HasSuffix(rest, "/json"):
-		iss := m.issuers[strings.TrimSuffix(strings.TrimPrefix(rest, "issuer/"), "/json")]
+	case strings.HasPrefix(rest, "issuer/"):
+		// issuer/<ref>/json (unauthenticated: no key or usage) or issuer/<ref>; Vault answers
+		// an unknown reference with a 500.
+		ref, json := strings.CutSuffix(strings.TrimPrefix(rest, "issuer/"), "/json")
+		iss := m.issuerByRef(ref)
 		if iss == nil {
-			return nil, responseError(400, "unable to find PKI issuer for reference: "+rest)
+			return nil, responseError(500, "unable to find PKI issuer for reference: "+ref)
 		}
-		return secret(map[string]any{"issuer_id": iss.id, "issuer_name": iss.name, "key_id": iss.keyID,
-			"certificate": string(contract.EncodeCertificates(iss.cert))}), nil
+		data := map[string]any{"issuer_id": iss.id, "issuer_name": iss.name, "certificate": string(contract.EncodeCertificates(iss.cert))}
+		if !json {
+			data["key_id"], data["usage"] = iss.keyID, iss.usage
+		}
+		return secret(data), nil
 	case strings.HasPrefix(rest, "roles/"):
 		if role, ok := m.roles[strings.TrimPrefix(rest, "roles/")]; ok {
 			return secret(vaultJSON(role)), nil
@@ -123,6 +132,10 @@ func (v *fakeVault) List(_ context.Context, op, path string) ([]string, error) {
 		for name := range m.roles {
 			keys = append(keys, name)
 		}
+	case "keys":
+		for id := range m.keys {
+			keys = append(keys, id)
+		}
 	}
 	sort.Strings(keys)
 	return keys, nil
@@ -144,24 +157,33 @@ func (v *fakeVault) Write(_ context.Context, op, path string, data map[string]an
 		return nil, err
 	}
 	switch {
-	case rest == "root/generate/internal":
+	case rest == "root/generate/internal", rest == "root/rotate/internal":
 		return v.generateRoot(m, data)
+	case rest == "intermediate/cross-sign":
+		return v.crossSignCSR(m, data)
+	case rest == "issuers/import/cert":
+		return v.importCerts(m, data["pem_bundle"])
 	case rest == "intermediate/generate/internal":
 		return v.generateCSR(m, data)
 	case rest == "root/sign-intermediate":
 		return v.signIntermediate(m, data)
 	case rest == "intermediate/set-signed":
-		return v.setSigned(m, data)
+		return v.importCerts(m, data["certificate"])
+	case rest == "config/keys":
+		m.defaultKey, _ = data["default"].(string)
 	case rest == "config/issuers":
 		m.defaultIssuer, _ = data["default"].(string)
 	case strings.HasPrefix(rest, "config/"):
 		m.config[strings.TrimPrefix(rest, "config/")] = vaultJSON(data)
 	case strings.HasPrefix(rest, "issuer/"):
-		iss := m.issuers[strings.TrimPrefix(rest, "issuer/")]
+		iss := m.issuerByRef(strings.TrimPrefix(rest, "issuer/"))
 		if iss == nil {
-			return nil, responseError(400, "unable to find PKI issuer for reference: "+rest)
+			return nil, responseError(500, "unable to find PKI issuer for reference: "+rest)
 		}
 		iss.name, _ = data["issuer_name"].(string)
+		if usage, ok := data["usage"].(string); ok {
+			iss.usage = usage
+		}
 	case strings.HasPrefix(rest, "roles/"):
 		m.roles[strings.TrimPrefix(rest, "roles/")] = vaultJSON(data)
 	default:
@@ -192,6 +214,16 @@ func (v *fakeVault) Delete(_ context.Context, op, path string) error {
 	}
 	if id, ok := strings.CutPrefix(rest, "issuer/"); ok {
 		delete(m.issuers, id)
+		if m.defaultIssuer == id {
+			m.defaultIssuer = "" // Vault only warns
+		}
+	} else if id, ok := strings.CutPrefix(rest, "key/"); ok {
+		for _, iss := range m.issuers {
+			if iss.keyID == id {
+				return responseError(400, "Failed to Delete Key.  Key in Use by Issuer: "+iss.id)
+			}
+		}
+		delete(m.keys, id)
 	} else if name, ok := strings.CutPrefix(rest, "roles/"); ok {
 		delete(m.roles, name)
 	}
@@ -247,8 +279,12 @@ func newFakeMount(typ, description string, maxLeaseTTL int64) *fakeMount {
 		config: map[string]map[string]any{}, roles: map[string]map[string]any{}}
 }
 
-// generateRoot makes a self-signed root with a new key and adds it as an issuer.
+// generateRoot makes a self-signed root with a new key and adds it as an issuer; a name in use
+// is refused, atomically, as Vault does.
 func (v *fakeVault) generateRoot(m *fakeMount, data map[string]any) (*vaultapi.Secret, error) {
+	if name, _ := data["issuer_name"].(string); name != "" && m.issuerByRef(name) != nil {
+		return nil, responseError(400, "issuer name already in use")
+	}
 	key, keyID := v.newKey(m)
 	cn, _ := data["common_name"].(string)
 	tmpl := v.caTemplate(cn, time.Duration(parseSeconds(data["ttl"]))*time.Second)
@@ -274,6 +310,53 @@ func (v *fakeVault) generateCSR(m *fakeMount, data map[string]any) (*vaultapi.Se
 		"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))}), nil
 }
 
+// crossSignCSR returns a CSR for the existing key key_ref.
+func (v *fakeVault) crossSignCSR(m *fakeMount, data map[string]any) (*vaultapi.Secret, error) {
+	keyID, _ := data["key_ref"].(string)
+	key := m.keys[keyID]
+	if key == nil {
+		return nil, responseError(400, "unable to find key "+keyID)
+	}
+	cn, _ := data["common_name"].(string)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, key)
+	if err != nil {
+		return nil, err
+	}
+	return secret(map[string]any{"key_id": keyID,
+		"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))}), nil
+}
+
+// issuerByRef returns the issuer an ID or a name refers to.
+func (m *fakeMount) issuerByRef(ref string) *fakeIssuer {
+	if iss := m.issuers[ref]; iss != nil {
+		return iss
+	}
+	for _, iss := range m.issuers {
+		if iss.name != "" && iss.name == ref {
+			return iss
+		}
+	}
+	return nil
+}
+
+// chainOf returns the CA chain Vault builds for parent: parent, then every certificate of the
+// mount carrying parent's key signed by another issuer (a cross), then that issuer.
+func (m *fakeMount) chainOf(parent *fakeIssuer) []any {
+	chain := []any{string(contract.EncodeCertificates(parent.cert))}
+	for _, iss := range m.issuers {
+		if iss == parent || !bytes.Equal(iss.cert.RawSubjectPublicKeyInfo, parent.cert.RawSubjectPublicKeyInfo) {
+			continue
+		}
+		chain = append(chain, string(contract.EncodeCertificates(iss.cert)))
+		for _, signer := range m.issuers {
+			if signer != iss && contract.IsSelfSigned(signer.cert) && iss.cert.CheckSignatureFrom(signer.cert) == nil {
+				chain = append(chain, string(contract.EncodeCertificates(signer.cert)))
+			}
+		}
+	}
+	return chain
+}
+
 // signIntermediate signs a CSR as a CA with the mount's default issuer.
 func (v *fakeVault) signIntermediate(m *fakeMount, data map[string]any) (*vaultapi.Secret, error) {
 	parent := m.issuers[m.defaultIssuer]
@@ -290,34 +373,40 @@ func (v *fakeVault) signIntermediate(m *fakeMount, data map[string]any) (*vaulta
 		return nil, responseError(400, err.Error())
 	}
 	cn, _ := data["common_name"].(string)
+	if useCSR, _ := data["use_csr_values"].(bool); useCSR {
+		cn = csr.Subject.CommonName
+	}
 	cert, err := createCertificate(v.caTemplate(cn, time.Duration(parseSeconds(data["ttl"]))*time.Second), parent.cert, csr.PublicKey, m.keys[parent.keyID])
 	if err != nil {
 		return nil, err
 	}
-	return secret(map[string]any{"certificate": string(contract.EncodeCertificates(cert)),
-		"issuing_ca": string(contract.EncodeCertificates(parent.cert))}), nil
+	certPEM := string(contract.EncodeCertificates(cert))
+	return secret(map[string]any{"certificate": certPEM, "issuing_ca": string(contract.EncodeCertificates(parent.cert)),
+		"ca_chain": append([]any{certPEM}, m.chainOf(parent)...)}), nil
 }
 
-// setSigned imports the certificates of a bundle as issuers, each with the mount's key that
-// matches it (if any), and answers with the mapping of issuer to key.
-func (v *fakeVault) setSigned(m *fakeMount, data map[string]any) (*vaultapi.Secret, error) {
-	bundle, _ := data["certificate"].(string)
+// importCerts imports the certificates of a bundle as issuers (set-signed, issuers/import/cert),
+// each with the mount's key that matches it (if any), and answers with the mapping of issuer to
+// key and which were there already.
+func (v *fakeVault) importCerts(m *fakeMount, pemBundle any) (*vaultapi.Secret, error) {
+	bundle, _ := pemBundle.(string)
 	certs, err := contract.ParseCertificates([]byte(bundle))
 	if err != nil {
 		return nil, responseError(400, err.Error())
 	}
 	mapping := map[string]any{}
-	var imported []any
+	var imported, existing []any
 	for _, cert := range certs {
 		if iss := m.issuerOf(cert); iss != nil {
 			mapping[iss.id] = iss.keyID
+			existing = append(existing, iss.id)
 			continue
 		}
 		iss := v.addIssuer(m, cert, m.keyOf(cert), "")
 		mapping[iss.id] = iss.keyID
 		imported = append(imported, iss.id)
 	}
-	return secret(map[string]any{"imported_issuers": imported, "mapping": mapping}), nil
+	return secret(map[string]any{"imported_issuers": imported, "existing_issuers": existing, "mapping": mapping}), nil
 }
 
 // newKey adds a new key to the mount.
@@ -326,7 +415,8 @@ func (v *fakeVault) newKey(m *fakeMount) (crypto.Signer, string) {
 	if err != nil {
 		panic(err) // only when the system has no randomness
 	}
-	id := fmt.Sprintf("key-%d", len(m.keys)+1)
+	v.serial++
+	id := fmt.Sprintf("key-%d", v.serial)
 	m.keys[id] = key
 	return key, id
 }
@@ -334,10 +424,14 @@ func (v *fakeVault) newKey(m *fakeMount) (crypto.Signer, string) {
 // addIssuer adds an issuer to the mount; the first becomes its default, as in Vault.
 func (v *fakeVault) addIssuer(m *fakeMount, cert *x509.Certificate, keyID, name string) *fakeIssuer {
 	v.serial++
-	iss := &fakeIssuer{id: fmt.Sprintf("issuer-%d", v.serial), name: name, keyID: keyID, cert: cert}
+	iss := &fakeIssuer{id: fmt.Sprintf("issuer-%d", v.serial), name: name, keyID: keyID, cert: cert,
+		usage: "crl-signing,issuing-certificates,ocsp-signing,read-only"}
 	m.issuers[iss.id] = iss
 	if m.defaultIssuer == "" {
 		m.defaultIssuer = iss.id
+	}
+	if m.defaultKey == "" {
+		m.defaultKey = keyID
 	}
 	return iss
 }

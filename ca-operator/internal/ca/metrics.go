@@ -26,6 +26,8 @@ type Metrics struct {
 	// unmountsAbandoned counts deletions that left a CA's mounts in Vault although
 	// deletionPolicy asked to remove them.
 	unmountsAbandoned *prometheus.CounterVec
+	// rootPhases counts the phases root rotations entered.
+	rootPhases *prometheus.CounterVec
 }
 
 // NewMetrics returns the metrics, registered in reg (metrics.Registry when nil). Metrics
@@ -44,6 +46,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "unmounts_abandoned_total",
 			Help: "CertificateAuthorities with deletionPolicy Delete released without unmounting their Vault mounts, by reason (timeout: Vault did not answer within --finalizer-timeout).",
 		}, []string{"reason"}),
+		rootPhases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "root_rotation_phases_total",
+			Help: "Phases root rotations entered (Preparing, Trusting, Moving, Overlap, Retiring, Completed), by phase.",
+		}, []string{"phase"}),
 	}
 	var err error
 	if m.cas, err = metrics.RegisterIn(reg, m.cas); err != nil {
@@ -53,6 +59,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	if m.unmountsAbandoned, err = metrics.RegisterIn(reg, m.unmountsAbandoned); err != nil {
+		return nil, err
+	}
+	if m.rootPhases, err = metrics.RegisterIn(reg, m.rootPhases); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -56,6 +56,25 @@ const (
 	// ReasonRotationDeferred is the event of a rotation that waits for RotationFloor.
 	ReasonRotationDeferred = "RotationDeferred"
 
+	// ReasonRootRotationStarted is the event of a root rotation started (phase Preparing).
+	ReasonRootRotationStarted = "RootRotationStarted"
+	// ReasonRootRotationDeferred is the event of a root rotation that is due but waits: for the
+	// running one to complete, or for RotationFloor after the last one.
+	ReasonRootRotationDeferred = "RootRotationDeferred"
+	// ReasonTrustPublished is the event of the trust bundle holding the old and the new root
+	// (phase Trusting).
+	ReasonTrustPublished = "TrustPublished"
+	// ReasonIssuanceMoved is the event of the new root made the root mount's default (phase
+	// Moving).
+	ReasonIssuanceMoved = "IssuanceMoved"
+	// ReasonRootRotationOverlap is the event of every Certificate moved (phase Overlap).
+	ReasonRootRotationOverlap = "RootRotationOverlap"
+	// ReasonRootRetired is the event of the old root retired (phase Completed).
+	ReasonRootRetired = "RootRetired"
+	// ReasonRootRotationStalled is the Warning of a root rotation that has not moved for long,
+	// naming the Certificates that hold it, or that cannot go on without a person.
+	ReasonRootRotationStalled = "RootRotationStalled"
+
 	// ReasonRoleUpdated is the event of a Vault role written because it differed from the spec.
 	ReasonRoleUpdated = "RoleUpdated"
 	// ReasonRoleDeleted is the event of a Vault role deleted because it left the spec.

@@ -17,6 +17,7 @@ const (
 	defaultIssuingTTL    = 43800 * time.Hour
 	defaultExpiryWarning = 720 * time.Hour
 	defaultRoleMaxTTL    = 8760 * time.Hour
+	defaultOverlap       = 24 * time.Hour
 )
 
 // Mounts are the Vault paths of one CA (see pkg/pkipath for the layout).
@@ -43,12 +44,16 @@ type Plan struct {
 	RootKeyType   string
 	RootKeyBits   int
 	ExpiryWarning time.Duration
-	IssuingCN     string
-	IssuingTTL    time.Duration
-	RotateBefore  time.Duration
-	IssuingKey    string
-	IssuingBits   int
-	Roles         []RolePlan
+	// RootRotateBefore starts a root rotation when the root has less left (0: only on request).
+	RootRotateBefore time.Duration
+	// RotationOverlap is how long both roots stay trusted after every Certificate moved.
+	RotationOverlap time.Duration
+	IssuingCN       string
+	IssuingTTL      time.Duration
+	RotateBefore    time.Duration
+	IssuingKey      string
+	IssuingBits     int
+	Roles           []RolePlan
 }
 
 // RolePlan is one Vault role as the controller writes it.
@@ -87,6 +92,12 @@ func PlanFor(prefix, namespace string, spec *v1alpha1.CertificateAuthoritySpec) 
 		return nil, err
 	}
 	if p.ExpiryWarning, err = parseDuration("spec.root.expiryWarning", spec.Root.ExpiryWarning, defaultExpiryWarning); err != nil {
+		return nil, err
+	}
+	if p.RootRotateBefore, err = parseDuration("spec.root.rotateBefore", spec.Root.RotateBefore, 0); err != nil {
+		return nil, err
+	}
+	if p.RotationOverlap, err = parseDuration("spec.root.rotationOverlap", spec.Root.RotationOverlap, defaultOverlap); err != nil {
 		return nil, err
 	}
 	if p.IssuingTTL, err = parseDuration("spec.issuing.ttl", spec.Issuing.TTL, defaultIssuingTTL); err != nil {

@@ -101,29 +101,44 @@ type issuer struct {
 	Name string
 	Cert *x509.Certificate
 	PEM  string
+	// KeyID is the issuer's key in the mount ("" for a certificate imported without one);
+	// Usage its allowed usages. Both are known only when read with readIssuerRef.
+	KeyID string
+	Usage string
 }
 
 // defaultIssuer returns the mount's default issuer, or nil when it has none. Vault answers
 // a read of issuer/default with a 500 when there is none, so ask config/issuers first.
 func (p *pki) defaultIssuer(ctx context.Context, mount string) (*issuer, error) {
-	s, err := p.vault.Read(ctx, "read-issuers-config", mount+"/config/issuers")
-	if vault.IsMissing(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read default issuer of %s: %w", mount, err)
-	}
-	id, _ := s.Data["default"].(string)
-	if id == "" {
-		return nil, nil
+	id, err := p.defaultIssuerID(ctx, mount)
+	if err != nil || id == "" {
+		return nil, err
 	}
 	return p.readIssuer(ctx, mount, id)
+}
+
+// defaultIssuerID returns the ID of the mount's default issuer, "" when it has none.
+func (p *pki) defaultIssuerID(ctx context.Context, mount string) (string, error) {
+	s, err := p.vault.Read(ctx, "read-issuers-config", mount+"/config/issuers")
+	if vault.IsMissing(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read default issuer of %s: %w", mount, err)
+	}
+	if s == nil || s.Data == nil {
+		return "", nil
+	}
+	id, _ := s.Data["default"].(string)
+	return id, nil
 }
 
 // issuerFrom decodes an issuer read from Vault.
 func issuerFrom(mount string, s *vaultapi.Secret) (*issuer, error) {
 	id, _ := s.Data["issuer_id"].(string)
 	name, _ := s.Data["issuer_name"].(string)
+	keyID, _ := s.Data["key_id"].(string)
+	usage, _ := s.Data["usage"].(string)
 	pemData, _ := s.Data["certificate"].(string)
 	if pemData == "" {
 		return nil, nil
@@ -132,7 +147,7 @@ func issuerFrom(mount string, s *vaultapi.Secret) (*issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer %s of %s: %w", id, mount, err)
 	}
-	return &issuer{ID: id, Name: name, Cert: cert, PEM: strings.TrimSpace(pemData) + "\n"}, nil
+	return &issuer{ID: id, Name: name, Cert: cert, PEM: strings.TrimSpace(pemData) + "\n", KeyID: keyID, Usage: usage}, nil
 }
 
 // listIssuers returns the IDs of every issuer in a mount.
@@ -174,20 +189,7 @@ func (p *pki) deleteIssuer(ctx context.Context, mount, id string) error {
 
 // generateRoot makes a self-signed root inside the root mount; its key never leaves Vault.
 func (p *pki) generateRoot(ctx context.Context, plan *Plan) (*issuer, error) {
-	data := map[string]any{
-		"common_name": plan.RootCN,
-		"key_type":    plan.RootKeyType,
-		"ttl":         seconds(plan.RootTTL),
-		"issuer_name": "root",
-		"key_name":    "root",
-	}
-	if plan.RootKeyBits > 0 {
-		data["key_bits"] = plan.RootKeyBits
-	}
-	if len(plan.RootOrg) > 0 {
-		data["organization"] = strings.Join(plan.RootOrg, ",")
-	}
-	s, err := p.vault.Write(ctx, "generate-root", plan.Mounts.Root+"/root/generate/internal", data)
+	s, err := p.vault.Write(ctx, "generate-root", plan.Mounts.Root+"/root/generate/internal", rootRequest(plan, "root"))
 	if err != nil {
 		return nil, fmt.Errorf("generate root in %s: %w", plan.Mounts.Root, err)
 	}
@@ -236,7 +238,7 @@ func (p *pki) newIssuingCA(ctx context.Context, plan *Plan, root *issuer, now ti
 		return nil, fmt.Errorf("sign issuing CA with %s: Vault returned no certificate", plan.Mounts.Root)
 	}
 	set, err := p.vault.Write(ctx, "set-signed", plan.Mounts.Issuing+"/intermediate/set-signed", map[string]any{
-		"certificate": strings.TrimSpace(certPEM) + "\n" + root.PEM,
+		"certificate": signedChain(signed, certPEM, root),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("install issuing CA in %s: %w", plan.Mounts.Issuing, err)
@@ -257,6 +259,26 @@ func (p *pki) newIssuingCA(ctx context.Context, plan *Plan, root *issuer, now ti
 		return nil, fmt.Errorf("issuing CA signed by %s: %w", plan.Mounts.Root, err)
 	}
 	return &issuer{ID: id, Name: name, Cert: cert, PEM: strings.TrimSpace(certPEM) + "\n"}, nil
+}
+
+// signedChain returns what set-signed installs for an issuing CA just signed: the whole
+// ca_chain of the sign-intermediate answer (the issuing CA, the root, and during a root
+// rotation the cross-signed new root and the old root, so every leaf's chain carries the cross
+// and a client holding only the old root still accepts it), or the certificate and the root
+// when Vault sent no chain.
+func signedChain(signed *vaultapi.Secret, certPEM string, root *issuer) string {
+	var b strings.Builder
+	if chain, ok := signed.Data["ca_chain"].([]any); ok {
+		for _, c := range chain {
+			if pemText, _ := c.(string); strings.TrimSpace(pemText) != "" {
+				b.WriteString(strings.TrimSpace(pemText) + "\n")
+			}
+		}
+	}
+	if !strings.Contains(b.String(), strings.TrimSpace(certPEM)) {
+		return strings.TrimSpace(certPEM) + "\n" + root.PEM
+	}
+	return b.String()
 }
 
 // newIssuerID picks, from a set-signed answer, the imported issuer that has a key

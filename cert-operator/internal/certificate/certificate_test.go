@@ -2,6 +2,7 @@ package certificate
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"testing"
 	"time"
@@ -105,7 +106,7 @@ func TestParseSignResponse(t *testing.T) {
 		},
 		"a chain without its root is refused": {
 			data:    map[string]any{"certificate": pemOf(leaf), "ca_chain": []any{pemOf(issuing)}},
-			wantErr: "the last certificate of ca_chain (CN=issuing) is not a self-signed root",
+			wantErr: "ca_chain holds no self-signed root",
 		},
 		"no certificate is refused": {
 			data: map[string]any{}, wantErr: "no certificate in the response",
@@ -116,7 +117,7 @@ func TestParseSignResponse(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			gotLeaf, inter, gotRoot, err := parseSignResponse(tc.data)
+			gotLeaf, inter, gotRoot, err := parseSignResponse(tc.data, contract.Fingerprint(root.Cert))
 			if tc.wantErr != "" {
 				assert.EqualError(t, err, tc.wantErr)
 				return
@@ -153,10 +154,92 @@ func TestCAChangeMatters(t *testing.T) {
 		"a new root matters":                       {old: ca(true, "a", "web"), new: ca(true, "b", "web"), want: true},
 		"a new role matters":                       {old: ca(true, "a", "web"), new: ca(true, "a", "web", "api"), want: true},
 		"a status rewrite with no change does not": {old: ca(true, "a", "web"), new: ca(true, "a", "web")},
+		"a new trust bundle matters": {old: ca(true, "a", "web"), new: func() *v1alpha1.CertificateAuthority {
+			c := ca(true, "a", "web")
+			c.Status.TrustBundle = "bundle"
+			return c
+		}(), want: true},
+		"a new root rotation phase matters": {old: ca(true, "a", "web"), new: func() *v1alpha1.CertificateAuthority {
+			c := ca(true, "a", "web")
+			c.Status.RootRotation = &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationMoving}
+			return c
+		}(), want: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			assert.Equal(t, tc.want, caChangeMatters(tc.old, tc.new))
 		})
 	}
+}
+
+// During a root rotation Vault answers ca_chain = [new issuing CA, cross-signed new root, new
+// root, old root]: the last element is the old root, and the cross-signed root must reach
+// tls.crt.
+func TestParseSignResponseDuringRootRotation(t *testing.T) {
+	old, newRoot := testpki.Root(t, "root"), testpki.Root(t, "root")
+	cross := testpki.CrossSigned(t, newRoot, old)
+	issuing := testpki.Intermediate(t, newRoot, "issuing 2")
+	leaf := testpki.Leaf(t, issuing, "web.example.com", nil, time.Now(), time.Now().Add(time.Hour))
+	pemOf := func(p testpki.Pair) string { return string(contract.EncodeCertificates(p.Cert)) }
+	data := map[string]any{"certificate": pemOf(leaf),
+		"ca_chain": []any{pemOf(issuing), pemOf(cross), pemOf(newRoot), pemOf(old)}}
+
+	tests := map[string]struct {
+		statusRoot testpki.Pair
+		wantRoot   testpki.Pair
+	}{
+		"status.root is the new root (Moving)":                             {statusRoot: newRoot, wantRoot: newRoot},
+		"status.root is the old root (before the flip)":                    {statusRoot: old, wantRoot: old},
+		"status.root is neither: the first root, for the caller to refuse": {statusRoot: testpki.Root(t, "other"), wantRoot: newRoot},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			gotLeaf, inter, root, err := parseSignResponse(data, contract.Fingerprint(tc.statusRoot.Cert))
+			require.NoError(t, err)
+			assert.Equal(t, leaf.Cert.Raw, gotLeaf.Raw)
+			assert.Equal(t, tc.wantRoot.Cert.Raw, root.Raw)
+			require.Len(t, inter, 2, "every element that is not self-signed, in order")
+			assert.Equal(t, issuing.Cert.Raw, inter[0].Raw)
+			assert.Equal(t, cross.Cert.Raw, inter[1].Raw)
+
+			// What tls.crt then holds verifies for a client of either root.
+			pool := x509.NewCertPool()
+			for _, c := range inter {
+				pool.AddCert(c)
+			}
+			for _, trusted := range []testpki.Pair{old, newRoot} {
+				roots := x509.NewCertPool()
+				roots.AddCert(trusted.Cert)
+				_, err := gotLeaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+				assert.NoError(t, err)
+			}
+		})
+	}
+}
+
+func TestRotationBound(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	a, b, c := cache.ObjectName{Namespace: "ns", Name: "a"}, cache.ObjectName{Namespace: "ns", Name: "b"}, cache.ObjectName{Namespace: "ns", Name: "c"}
+	bound := newRotationBound(500 * time.Millisecond)
+
+	_, wait := bound.take(a, now)
+	assert.Zero(t, wait, "the first re-issue goes at once (burst 1)")
+	at, wait := bound.take(b, now)
+	assert.Equal(t, 500*time.Millisecond, wait, "the second waits one interval")
+	assert.Equal(t, now.Add(500*time.Millisecond), at)
+	at2, wait2 := bound.take(b, now.Add(100*time.Millisecond))
+	assert.Equal(t, at, at2, "a second look keeps its slot, it does not reserve another")
+	assert.Equal(t, 400*time.Millisecond, wait2)
+	_, wait = bound.take(c, now.Add(100*time.Millisecond))
+	assert.Equal(t, 900*time.Millisecond, wait, "the third queues behind the second")
+	_, wait = bound.take(b, now.Add(500*time.Millisecond))
+	assert.Zero(t, wait, "at its slot it goes")
+	assert.NotContains(t, bound.slots, b, "and the slot is used up")
+
+	bound.drop(c, now.Add(600*time.Millisecond))
+	_, wait = bound.take(cache.ObjectName{Namespace: "ns", Name: "d"}, now.Add(600*time.Millisecond))
+	assert.Equal(t, 400*time.Millisecond, wait, "a dropped slot goes back to the bucket")
+
+	_, wait = newRotationBound(0).take(a, now)
+	assert.Zero(t, wait, "0 disables the bound")
 }

@@ -65,6 +65,10 @@ type Config struct {
 	// MountPrefix is the Vault path under which every CA's mounts live (default
 	// pkipath.DefaultPrefix); the controller signs and revokes only below it.
 	MountPrefix string
+	// RotationReissueInterval is the time between two re-issues onto a CA's new root while
+	// its root rotation runs, across all CAs (0: no bound; the command's flag defaults to
+	// DefaultRotationReissueInterval).
+	RotationReissueInterval time.Duration
 }
 
 // Controller issues and renews the certificates of Certificate objects.
@@ -82,8 +86,12 @@ type Controller struct {
 	// secretFacts holds what the decisions read of the cached Secrets' data, which the cache
 	// itself does not keep.
 	secretFacts *secretFacts
-	byCA        cache.Indexer
-	hasSynced   []cache.InformerSynced
+	// trustBundles keeps the CAs' parsed trust bundles.
+	trustBundles *trustBundles
+	// rotation spaces the re-issues of root rotations.
+	rotation  *rotationBound
+	byCA      cache.Indexer
+	hasSynced []cache.InformerSynced
 
 	queue *controller.Controller
 
@@ -116,6 +124,8 @@ func NewController(cfg Config) (*Controller, error) {
 		cas:          caInformer.Lister(),
 		secrets:      corelisters.NewSecretLister(secretInformer.GetIndexer()),
 		secretFacts:  newSecretFacts(),
+		trustBundles: &trustBundles{},
+		rotation:     newRotationBound(cfg.RotationReissueInterval),
 		byCA:         certInformer.Informer().GetIndexer(),
 		now:          time.Now,
 		maxBackoff:   cfg.MaxBackoff,
@@ -172,7 +182,7 @@ func (c *Controller) watch(certs, cas, secrets cache.SharedIndexInformer) error 
 	if _, err := cas.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueueCertificatesOf,
 		UpdateFunc: c.caUpdated,
-		DeleteFunc: c.enqueueCertificatesOf,
+		DeleteFunc: c.caDeleted,
 	}); err != nil {
 		return fmt.Errorf("watch certificate authorities: %w", err)
 	}
@@ -228,12 +238,29 @@ func (c *Controller) caUpdated(oldObj, newObj any) {
 	c.enqueueCertificatesOf(n)
 }
 
-// caChangeMatters reports whether Certificates must look again after a CA changed from o to n.
+// caDeleted queues the Certificates of a deleted CertificateAuthority and forgets its trust
+// bundle.
+func (c *Controller) caDeleted(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	if ca, ok := obj.(*v1alpha1.CertificateAuthority); ok {
+		c.trustBundles.forget(ca)
+	}
+	c.enqueueCertificatesOf(obj)
+}
+
+// caChangeMatters reports whether Certificates must look again after a CA changed from o to n:
+// its readiness, its root, its trust bundle, the phase of its root rotation (which decides
+// whether re-issues wait for the rotation bound), or its roles.
 func caChangeMatters(o, n *v1alpha1.CertificateAuthority) bool {
 	if conditions.IsTrue(o.Status.Conditions, v1alpha1.ConditionReady) != conditions.IsTrue(n.Status.Conditions, v1alpha1.ConditionReady) {
 		return true
 	}
 	if rootFingerprint(o) != rootFingerprint(n) || o.Spec.ClusterID != n.Spec.ClusterID {
+		return true
+	}
+	if o.Status.TrustBundle != n.Status.TrustBundle || rotationPhase(o) != rotationPhase(n) {
 		return true
 	}
 	return !equality.Semantic.DeepEqual(o.Status.Roles, n.Status.Roles)
@@ -256,6 +283,14 @@ func (c *Controller) enqueueCertificatesOf(obj any) {
 	for _, o := range objs {
 		c.queue.Enqueue(o)
 	}
+}
+
+// rotationPhase returns the phase of ca's root rotation, "" when it never had one.
+func rotationPhase(ca *v1alpha1.CertificateAuthority) v1alpha1.RootRotationPhase {
+	if ca.Status.RootRotation == nil {
+		return ""
+	}
+	return ca.Status.RootRotation.Phase
 }
 
 // rootFingerprint returns the fingerprint of ca's root, or "" when it has none yet.

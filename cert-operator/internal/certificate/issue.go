@@ -46,7 +46,7 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 
 	start := time.Now()
 	log.Info("issuing certificate")
-	material, leaf, err := c.issue(ctx, cert, iss, keySpec)
+	material, leaf, root, err := c.issue(ctx, cert, iss, keySpec)
 	if err != nil {
 		return c.signFailed(ctx, log, cert, start, err)
 	}
@@ -77,12 +77,15 @@ func (c *Controller) reissue(ctx context.Context, log logrus.FieldLogger, cert *
 		return err
 	}
 	c.observeIssuance("issued", start)
+	if c.rotationBounded(iss, reason) {
+		c.metrics.rotationReissues.Inc()
+	}
 
 	if old := in.Data.Leaf; old != nil && revokesOnReissue(cert.Spec.RevocationPolicy) &&
 		secret.ProvenanceOf(in.Secret).RootFingerprint == iss.rootFingerprint {
 		c.revokeReplaced(ctx, log, cert, iss, old)
 	}
-	return c.issued(ctx, log, cert, leaf, signedAt, reason, message)
+	return c.issued(ctx, log, cert, iss, leaf, root, signedAt, reason, message)
 }
 
 // announceIssuing sets Issuing=True (and Ready=False when the certificate in the Secret no
@@ -120,8 +123,8 @@ func (c *Controller) signFailed(ctx context.Context, log logrus.FieldLogger, cer
 
 // issued reports the new leaf in cert's Secret, issued because of reason, in an event, a log
 // line and the status, and schedules its renewal.
-func (c *Controller) issued(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, leaf *x509.Certificate,
-	signedAt time.Time, reason, message string) error {
+func (c *Controller) issued(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, iss issuer,
+	leaf, root *x509.Certificate, signedAt time.Time, reason, message string) error {
 	kind := EventIssued
 	if reason == policy.ReasonRenewing || reason == policy.ReasonManuallyTriggered {
 		kind = EventRenewed
@@ -135,6 +138,7 @@ func (c *Controller) issued(ctx context.Context, log logrus.FieldLogger, cert *v
 	b := newStatus(cert, c.now()).issued(signedAt)
 	next := policy.RenewalTime(b.view(), leaf)
 	b.current(leaf, next).
+		roots(iss.rootFingerprint, iss.trustedRoots(root)).
 		ready(metav1.ConditionTrue, ReasonIssued, readyMessage(leaf)).
 		issuing(metav1.ConditionFalse, ReasonUpToDate, "The certificate in the Secret is current")
 	c.queue.EnqueueAfter(cache.MetaObjectToName(cert), nextLook(next, leaf).Sub(c.now()))
@@ -156,7 +160,7 @@ func (c *Controller) observeIssuance(result string, start time.Time) {
 // into the live Secret, which is ours.
 func (c *Controller) secretExists(ctx context.Context, log logrus.FieldLogger, cert *v1alpha1.Certificate, iss issuer,
 	material secret.Material, prov secret.Provenance) (bool, error) {
-	in, err := c.liveInput(ctx, cert, iss.rootFingerprint, c.now())
+	in, err := c.liveInput(ctx, cert, iss, c.now())
 	if err != nil {
 		return true, err
 	}
@@ -210,22 +214,22 @@ func (c *Controller) issuanceFailed(ctx context.Context, log logrus.FieldLogger,
 }
 
 // issue makes a key and has Vault sign a CSR for it with iss's role, returning what the Secret
-// holds and the new leaf.
-func (c *Controller) issue(ctx context.Context, cert *v1alpha1.Certificate, iss issuer, keySpec pki.KeySpec) (secret.Material, *x509.Certificate, error) {
+// holds, the new leaf and the root it was issued under.
+func (c *Controller) issue(ctx context.Context, cert *v1alpha1.Certificate, iss issuer, keySpec pki.KeySpec) (secret.Material, *x509.Certificate, *x509.Certificate, error) {
 	spec := cert.Spec
 	key, err := pki.GenerateKey(keySpec)
 	if err != nil {
-		return secret.Material{}, nil, fmt.Errorf("generate %s key: %w", keySpec, err)
+		return secret.Material{}, nil, nil, fmt.Errorf("generate %s key: %w", keySpec, err)
 	}
 	csr, err := pki.CreateCSR(pki.Subject{CommonName: spec.CommonName, DNSNames: spec.AltNames, IPs: spec.IPSANs, URIs: spec.URISANs}, key)
 	if err != nil {
-		return secret.Material{}, nil, &issuanceError{err.Error()}
+		return secret.Material{}, nil, nil, &issuanceError{err.Error()}
 	}
 	req := map[string]any{"csr": string(csr), "format": "pem"}
 	if spec.TTL != "" {
 		ttl, err := time.ParseDuration(spec.TTL)
 		if err != nil {
-			return secret.Material{}, nil, &issuanceError{fmt.Sprintf("ttl %q is not a duration: %v", spec.TTL, err)}
+			return secret.Material{}, nil, nil, &issuanceError{fmt.Sprintf("ttl %q is not a duration: %v", spec.TTL, err)}
 		}
 		req["ttl"] = strconv.FormatInt(int64(ttl/time.Second), 10) + "s"
 	}
@@ -245,34 +249,39 @@ func (c *Controller) issue(ctx context.Context, cert *v1alpha1.Certificate, iss 
 	signPath := iss.mounts.SignPath(iss.role.Name)
 	resp, err := c.vault.Write(ctx, "sign", signPath, req)
 	if err != nil {
-		return secret.Material{}, nil, fmt.Errorf("sign with %s: %w", signPath, err)
+		return secret.Material{}, nil, nil, fmt.Errorf("sign with %s: %w", signPath, err)
 	}
-	leaf, intermediates, root, err := parseSignResponse(resp.Data)
+	leaf, intermediates, root, err := parseSignResponse(resp.Data, iss.rootFingerprint)
 	if err != nil {
-		return secret.Material{}, nil, &issuanceError{fmt.Sprintf("Vault's answer from %s: %v", signPath, err)}
+		return secret.Material{}, nil, nil, &issuanceError{fmt.Sprintf("Vault's answer from %s: %v", signPath, err)}
 	}
 	if fp := contract.Fingerprint(root); fp != iss.rootFingerprint {
-		return secret.Material{}, nil, &issuanceError{fmt.Sprintf(
+		return secret.Material{}, nil, nil, &issuanceError{fmt.Sprintf(
 			"Vault signed with a chain whose root (SHA-256 %s) is not the root CertificateAuthority %q publishes (SHA-256 %s)",
 			fp, iss.ca.Name, iss.rootFingerprint)}
 	}
 	if !pki.PublicKeysEqual(leaf.PublicKey, key.Public()) {
-		return secret.Material{}, nil, &issuanceError{"Vault returned a certificate for a different key than the CSR's"}
+		return secret.Material{}, nil, nil, &issuanceError{"Vault returned a certificate for a different key than the CSR's"}
 	}
 	keyPEM, err := pki.EncodePrivateKey(key)
 	if err != nil {
-		return secret.Material{}, nil, err
+		return secret.Material{}, nil, nil, err
 	}
 	return secret.Material{
 		Certificate: contract.EncodeCertificates(append([]*x509.Certificate{leaf}, intermediates...)...),
 		PrivateKey:  keyPEM,
-		CA:          contract.EncodeCertificates(root),
-	}, leaf, nil
+		CA:          iss.trustPEM(root),
+	}, leaf, root, nil
 }
 
-// parseSignResponse reads the leaf and its chain from the data of a Vault sign response: the
-// ca_chain runs from the issuing CA to the root, which is its last element.
-func parseSignResponse(data map[string]any) (leaf *x509.Certificate, intermediates []*x509.Certificate, root *x509.Certificate, err error) {
+// parseSignResponse reads the leaf and its chain from the data of a Vault sign response. The
+// ca_chain runs from the issuing CA to the roots; during a root rotation it also holds the new
+// root's certificate cross-signed by the old root, and both roots: [issuing, cross, new root,
+// old root]. The root is the self-signed element whose fingerprint is rootFingerprint (the
+// CA's status.root), or the first self-signed one when none is (the caller refuses it); the
+// intermediates are every element that is not self-signed, in order, so that a leaf carries
+// the cross-signed certificate and a client that trusts only the old root accepts it.
+func parseSignResponse(data map[string]any, rootFingerprint string) (leaf *x509.Certificate, intermediates []*x509.Certificate, root *x509.Certificate, err error) {
 	leafPEM, _ := data["certificate"].(string)
 	if leafPEM == "" {
 		return nil, nil, nil, errors.New("no certificate in the response")
@@ -307,11 +316,18 @@ func parseSignResponse(data map[string]any) (leaf *x509.Certificate, intermediat
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("ca_chain: %w", err)
 	}
-	root = chain[len(chain)-1]
-	if err := root.CheckSignatureFrom(root); err != nil {
-		return nil, nil, nil, fmt.Errorf("the last certificate of ca_chain (%s) is not a self-signed root", root.Subject)
+	intermediates, roots := contract.ChainRoots(chain)
+	if len(roots) == 0 {
+		return nil, nil, nil, errors.New("ca_chain holds no self-signed root")
 	}
-	return leaf, chain[:len(chain)-1], root, nil
+	root = roots[0]
+	for _, r := range roots {
+		if contract.Fingerprint(r) == rootFingerprint {
+			root = r
+			break
+		}
+	}
+	return leaf, intermediates, root, nil
 }
 
 // writeSecret stores material in cert's Secret: it creates the Secret when existing is nil and

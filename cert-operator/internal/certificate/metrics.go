@@ -27,6 +27,8 @@ type Metrics struct {
 	apiWrites        *prometheus.CounterVec
 	revocations      *prometheus.CounterVec
 	reissuesDeferred prometheus.Counter
+	// rotationReissues counts re-issues onto a CA's new root done under the rotation bound.
+	rotationReissues prometheus.Counter
 	// abandoned counts revocations left undone at deletion, by reason (timeout, skipped).
 	abandoned *prometheus.CounterVec
 	// queue are the controller loop's metrics (pkg/controller), in the same registry.
@@ -70,6 +72,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: metrics.Namespace, Subsystem: subsystem, Name: "reissues_deferred_total",
 		Help: "Re-issues held back by the floor of one issuance per Certificate a minute (a spec or role that asks for more).",
 	})
+	m.rotationReissues = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Name: "rotation_reissues_total",
+		Help: "Certificates re-issued onto their CA's new root during a root rotation, spaced by --rotation-reissue-interval.",
+	})
 	var err error
 	if m.queue, err = controller.NewMetrics(reg); err != nil {
 		return nil, err
@@ -82,6 +88,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		metrics.RegisterInto(reg, &m.apiWrites),
 		metrics.RegisterInto(reg, &m.revocations),
 		metrics.RegisterInto(reg, &m.reissuesDeferred),
+		metrics.RegisterInto(reg, &m.rotationReissues),
 		metrics.RegisterInto(reg, &m.abandoned),
 	); err != nil {
 		return nil, err

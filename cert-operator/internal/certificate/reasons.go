@@ -15,6 +15,10 @@ const (
 	ReasonCANotReady = "CANotReady"
 	// ReasonRoleNotFound: the CertificateAuthority has no provisioned role of that name.
 	ReasonRoleNotFound = "RoleNotFound"
+	// ReasonInvalidTrustBundle: the CertificateAuthority's status.trustBundle does not parse
+	// or holds a certificate that is not one of the roots its status names; nothing is
+	// issued or written until the status is right.
+	ReasonInvalidTrustBundle = "InvalidTrustBundle"
 	// ReasonInvalidSpec: the spec cannot be issued as it is (e.g. its private key settings).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonIssuanceFailed: Vault refused to sign, or answered with another CA than the
@@ -32,6 +36,9 @@ const (
 	EventIssued = "Issued"
 	// EventRenewed: a later certificate replaced the one in the Secret.
 	EventRenewed = "Renewed"
+	// EventTrustUpdated: the Secret's ca.crt was rewritten with the CA's trust bundle, the
+	// certificate staying (a root rotation's Trusting and Retiring phases).
+	EventTrustUpdated = "TrustUpdated"
 	// EventRevoked: a certificate was revoked in Vault (a replaced one, or at deletion).
 	EventRevoked = "Revoked"
 	// EventRevocationFailed: Vault did not revoke a certificate (Warning).

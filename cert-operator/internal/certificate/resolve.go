@@ -1,12 +1,14 @@
 package certificate
 
 import (
+	"crypto/x509"
 	"fmt"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
+	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/pkg/conditions"
 	"github.com/clusterpki/clusterpki/pkg/pkipath"
 )
@@ -19,6 +21,28 @@ type issuer struct {
 	// and the CA's clusterID: never from the CA's status, which only informs people.
 	mounts          pkipath.Mounts
 	rootFingerprint string
+	// trust is the CA's trust bundle (nil when its status publishes none: the trust is then
+	// the root alone), trustFingerprints contract.Fingerprints of it.
+	trust             []*x509.Certificate
+	trustFingerprints []string
+}
+
+// trustPEM returns what a Secret's ca.crt holds when issued from i: the trust bundle, byte
+// for byte as status.trustBundle (and so the ConfigMap) has it, or root (the root of the sign
+// response) when the CA publishes none.
+func (i issuer) trustPEM(root *x509.Certificate) []byte {
+	if i.trust != nil {
+		return []byte(i.ca.Status.TrustBundle)
+	}
+	return contract.EncodeCertificates(root)
+}
+
+// trustedRoots returns the fingerprints a Secret's ca.crt holds when issued from i with root.
+func (i issuer) trustedRoots(root *x509.Certificate) []string {
+	if i.trust != nil {
+		return i.trustFingerprints
+	}
+	return []string{contract.Fingerprint(root)}
 }
 
 // blocked says why a Certificate cannot be issued now: a Ready condition reason and message.
@@ -62,5 +86,11 @@ func (c *Controller) resolveIssuer(cert *v1alpha1.Certificate) (issuer, *blocked
 		return issuer{}, &blocked{ReasonRoleNotFound, fmt.Sprintf("CertificateAuthority %q has no role %q (it has: %s)",
 			name, cert.Spec.Role, strings.Join(names, ", "))}, nil
 	}
-	return issuer{ca: ca, role: role, mounts: mounts, rootFingerprint: fp}, nil, nil
+	trust, trustFPs, err := c.trustBundles.get(ca)
+	if err != nil {
+		// Only the ca-operator writes a CA's status; one that names roots the status does not
+		// account for is not written into any Secret, and nothing is signed under it.
+		return issuer{}, &blocked{ReasonInvalidTrustBundle, fmt.Sprintf("CertificateAuthority %q publishes a trust bundle that is refused: %v", name, err)}, nil
+	}
+	return issuer{ca: ca, role: role, mounts: mounts, rootFingerprint: fp, trust: trust, trustFingerprints: trustFPs}, nil, nil
 }

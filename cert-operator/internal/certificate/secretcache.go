@@ -22,10 +22,11 @@ import (
 
 // secretFacts keeps, for each of our Secrets in the informer's cache, what the decisions read
 // of its data — which of tls.crt, tls.key and ca.crt are present, the leaf's validity and
-// serial, whether it chains up to the root in ca.crt, and whether the private key is the
-// leaf's — while the cached Secret itself keeps no data at all. The cache therefore holds no
-// private key and no leaf, and its size does not follow the key and chain sizes: the issuing
-// and root CAs are kept once per CA rather than once per Secret.
+// serial, the roots in ca.crt and to which of them it chains up, and whether the private key
+// is the leaf's — while the cached Secret itself keeps no data at all. The cache therefore
+// holds no private key and no leaf, and its size does not follow the key and chain sizes: the
+// issuing and root CAs, and the roots of a ca.crt with their fingerprints, are kept once per
+// CA rather than once per Secret.
 //
 // A cached Secret is a stripped copy: anything that writes a Secret reads the live object
 // first.
@@ -35,6 +36,17 @@ type secretFacts struct {
 	// cas interns the CA certificates found in Secrets, by the SHA-256 of their DER: every
 	// Secret of a CA shares one parsed copy.
 	cas map[[sha256.Size]byte]*x509.Certificate
+	// trusts interns the contents of ca.crt (its roots and their fingerprints), by the
+	// concatenated SHA-256 of the roots' DER: every Secret of a CA shares one, during a root
+	// rotation two (the bundle before and after).
+	trusts map[string]*trustFacts
+}
+
+// trustFacts is what a ca.crt holds: its certificates, in order, and their fingerprints.
+type trustFacts struct {
+	roots []*x509.Certificate
+	// ordered are the fingerprints of roots in their order; sorted are contract.Fingerprints.
+	ordered, sorted []string
 }
 
 // dataFacts is what a Secret's data says, as far as the decisions need it.
@@ -46,10 +58,10 @@ type dataFacts struct {
 	present [len(dataKeys)]bool
 	// leaf is what the decisions read of the first certificate of tls.crt (nil when none).
 	leaf *leafFacts
-	// intermediates and root are the interned rest of tls.crt and the last certificate of
-	// ca.crt.
+	// intermediates are the interned rest of tls.crt, trust the interned content of ca.crt
+	// (nil when it has none).
 	intermediates []*x509.Certificate
-	root          *x509.Certificate
+	trust         *trustFacts
 	// keyPublic is the public half of tls.key when it is not the leaf's (nil when it is).
 	keyPublic crypto.PublicKey
 	// keyIsLeafs says tls.key holds the leaf's private key.
@@ -59,7 +71,7 @@ type dataFacts struct {
 }
 
 // leafFacts is what the decisions read of a leaf certificate: its validity, its serial and
-// whether it chains up to the root in ca.crt. The chain is checked by the first sync that
+// to which of the roots in ca.crt it chains up. The chain is checked by the first sync that
 // reads the facts (so that a restart checks every Secret's chain on the workers, in
 // parallel, rather than in the informer's one goroutine); until then der keeps the leaf.
 type leafFacts struct {
@@ -67,8 +79,11 @@ type leafFacts struct {
 	serial              *big.Int
 	// der is the leaf's DER while the chain is unchecked; nil after.
 	der []byte
-	// chainErr is pki.VerifyChain's outcome once der is nil.
-	chainErr error
+	// chainVerified has bit i set when the leaf chains to the i-th root of ca.crt, chainErr
+	// is pki.VerifyChain's failure for the first root it does not chain to; both once der is
+	// nil.
+	chainVerified uint64
+	chainErr      error
 }
 
 // cachedValue stands, in a cached view's data, for a value that is present: the cache keeps
@@ -79,7 +94,8 @@ var cachedValue = []byte("(not kept in the cache)")
 var dataKeys = [...]string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey, contract.TrustKey}
 
 func newSecretFacts() *secretFacts {
-	return &secretFacts{facts: map[types.UID]*dataFacts{}, cas: map[[sha256.Size]byte]*x509.Certificate{}}
+	return &secretFacts{facts: map[types.UID]*dataFacts{}, cas: map[[sha256.Size]byte]*x509.Certificate{},
+		trusts: map[string]*trustFacts{}}
 }
 
 // transform is the Secret informer's transform: it drops managedFields and, from each of our
@@ -126,8 +142,8 @@ func (f *secretFacts) read(s *corev1.Secret) *dataFacts {
 			d.intermediates = append(d.intermediates, f.intern(c))
 		}
 	}
-	if parsed.Root != nil {
-		d.root = f.intern(parsed.Root)
+	if len(parsed.Roots) > 0 {
+		d.trust = f.internTrust(parsed.Roots)
 	}
 	if parsed.Key != nil {
 		if parsed.Leaf != nil && pki.PublicKeysEqual(parsed.Key.Public(), parsed.Leaf.PublicKey) {
@@ -149,6 +165,33 @@ func (f *secretFacts) intern(c *x509.Certificate) *x509.Certificate {
 	}
 	f.cas[sum] = c
 	return c
+}
+
+// internTrust returns the shared facts of a ca.crt holding roots.
+func (f *secretFacts) internTrust(roots []*x509.Certificate) *trustFacts {
+	key := make([]byte, 0, len(roots)*sha256.Size)
+	for _, r := range roots {
+		sum := sha256.Sum256(r.Raw)
+		key = append(key, sum[:]...)
+	}
+	f.mu.RLock()
+	known, ok := f.trusts[string(key)]
+	f.mu.RUnlock()
+	if ok {
+		return known
+	}
+	t := &trustFacts{sorted: contract.Fingerprints(roots)}
+	for _, r := range roots {
+		t.roots = append(t.roots, f.intern(r))
+		t.ordered = append(t.ordered, contract.Fingerprint(r))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if known, ok := f.trusts[string(key)]; ok {
+		return known
+	}
+	f.trusts[string(key)] = t
+	return t
 }
 
 // forget drops the facts of a deleted Secret.
@@ -175,6 +218,9 @@ func (f *secretFacts) data(s *corev1.Secret) (*corev1.Secret, policy.Data, bool)
 	if d == nil || d.resourceVersion != s.ResourceVersion {
 		return nil, policy.Data{}, false
 	}
+	if d.trust != nil && len(d.trust.roots) > maxCheckedRoots {
+		return nil, policy.Data{}, false // more roots than the verdicts record: decide on the live Secret
+	}
 	view := *s
 	view.Data = map[string][]byte{}
 	for i, k := range dataKeys {
@@ -182,12 +228,17 @@ func (f *secretFacts) data(s *corev1.Secret) (*corev1.Secret, policy.Data, bool)
 			view.Data[k] = cachedValue
 		}
 	}
-	out := policy.Data{Intermediates: d.intermediates, Root: d.root, CertErr: d.certErr, KeyErr: d.keyErr, CAErr: d.caErr}
+	out := policy.Data{Intermediates: d.intermediates, CertErr: d.certErr, KeyErr: d.keyErr, CAErr: d.caErr}
+	if d.trust != nil {
+		out.Roots, out.RootFingerprints = d.trust.roots, d.trust.sorted
+		out = out.WithRootFingerprints(d.trust.ordered)
+	}
 	if d.leaf != nil {
 		out.Leaf = &x509.Certificate{NotBefore: d.leaf.notBefore, NotAfter: d.leaf.notAfter,
 			SerialNumber: d.leaf.serial, PublicKey: leafKey{}}
-		if d.root != nil {
-			out.ChainChecked, out.ChainErr = true, f.chainVerdict(d)
+		if d.trust != nil {
+			out.ChainChecked = true
+			out.ChainVerified, out.ChainErr = f.chainVerdict(d)
 		}
 	}
 	switch {
@@ -199,24 +250,39 @@ func (f *secretFacts) data(s *corev1.Secret) (*corev1.Secret, policy.Data, bool)
 	return &view, out, true
 }
 
-// chainVerdict returns whether the leaf of d chains up to its root, checking it the first
-// time and then dropping the leaf's DER. A leaf that no longer parses counts as not chaining.
-func (f *secretFacts) chainVerdict(d *dataFacts) error {
+// chainVerdict returns to which roots of ca.crt the leaf of d chains up (bit i for the i-th)
+// and the failure for the first it does not chain to, checking it the first time and then
+// dropping the leaf's DER. A leaf that no longer parses counts as chaining to none.
+func (f *secretFacts) chainVerdict(d *dataFacts) (uint64, error) {
 	f.mu.RLock()
-	der, verdict := d.leaf.der, d.leaf.chainErr
+	der, verified, verdict := d.leaf.der, d.leaf.chainVerified, d.leaf.chainErr
 	f.mu.RUnlock()
 	if der == nil {
-		return verdict
+		return verified, verdict
 	}
+	verified, verdict = 0, nil
 	leaf, err := x509.ParseCertificate(der)
-	if err == nil {
-		err = pki.VerifyChain(leaf, d.intermediates, d.root)
+	for i, root := range d.trust.roots {
+		if err == nil {
+			if verr := pki.VerifyChain(leaf, d.intermediates, root); verr != nil {
+				if verdict == nil {
+					verdict = verr
+				}
+				continue
+			}
+			verified |= 1 << i
+		} else if verdict == nil {
+			verdict = err
+		}
 	}
 	f.mu.Lock()
-	d.leaf.der, d.leaf.chainErr = nil, err
+	d.leaf.der, d.leaf.chainVerified, d.leaf.chainErr = nil, verified, verdict
 	f.mu.Unlock()
-	return err
+	return verified, verdict
 }
+
+// maxCheckedRoots is how many roots of a ca.crt a view records verdicts for.
+const maxCheckedRoots = 64
 
 // size returns how many Secrets facts are kept for (tests).
 func (f *secretFacts) size() int {

@@ -1,6 +1,7 @@
 package certificate
 
 import (
+	"crypto/x509"
 	"testing"
 	"time"
 
@@ -29,6 +30,12 @@ func TestCachedViewDecidesAsTheLiveSecret(t *testing.T) {
 	foreignLeaf := testpki.Leaf(t, otherIssuing, "web.example.com", leaf.Key, start, start.Add(30*time.Hour))
 	expired := testpki.Leaf(t, issuing, "web.example.com", nil, start.Add(-55*time.Minute), start.Add(-5*time.Minute))
 	stranger := testpki.Leaf(t, issuing, "web.example.com", nil, start, start.Add(30*time.Hour))
+	// A root rotation from root to newRoot: the new issuing CA's leaf carries the cross-signed
+	// new root.
+	newRoot := testpki.Root(t, "root")
+	cross := testpki.CrossSigned(t, newRoot, root)
+	newIssuing := testpki.Intermediate(t, newRoot, "issuing 2")
+	moved := testpki.Leaf(t, newIssuing, "web.example.com", leaf.Key, start, start.Add(30*time.Hour))
 
 	cert := &v1alpha1.Certificate{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "web", UID: "uid-1", Generation: 1},
@@ -39,19 +46,26 @@ func TestCachedViewDecidesAsTheLiveSecret(t *testing.T) {
 	spec, err := pki.NormalizeKeySpec(cert.Spec.PrivateKey)
 	require.NoError(t, err)
 	rootFP := contract.Fingerprint(root.Cert)
-	build := func(l testpki.Pair, chain ...testpki.Pair) *corev1.Secret {
+	buildWith := func(roots []testpki.Pair, under testpki.Pair, l testpki.Pair, chain ...testpki.Pair) *corev1.Secret {
 		key, err := pki.EncodePrivateKey(l.Key)
 		require.NoError(t, err)
 		certs := contract.EncodeCertificates(l.Cert)
 		for _, c := range chain {
 			certs = append(certs, contract.EncodeCertificates(c.Cert)...)
 		}
-		s := secret.Build(cert, "c1", secret.Material{Certificate: certs, PrivateKey: key,
-			CA: contract.EncodeCertificates(root.Cert)},
-			secret.Provenance{SpecHash: secret.SpecHash(cert.Spec, spec.String()), RootFingerprint: rootFP})
+		var ca []byte
+		for _, r := range roots {
+			ca = append(ca, contract.EncodeCertificates(r.Cert)...)
+		}
+		s := secret.Build(cert, "c1", secret.Material{Certificate: certs, PrivateKey: key, CA: ca},
+			secret.Provenance{SpecHash: secret.SpecHash(cert.Spec, spec.String()), RootFingerprint: contract.Fingerprint(under.Cert)})
 		s.UID, s.ResourceVersion = "secret-uid", "7"
 		return s
 	}
+	build := func(l testpki.Pair, chain ...testpki.Pair) *corev1.Secret {
+		return buildWith([]testpki.Pair{root}, root, l, chain...)
+	}
+	pairs := func(p ...testpki.Pair) []testpki.Pair { return p }
 	withKeyOf := func(s *corev1.Secret, other testpki.Pair) *corev1.Secret {
 		key, err := pki.EncodePrivateKey(other.Key)
 		require.NoError(t, err)
@@ -61,8 +75,28 @@ func TestCachedViewDecidesAsTheLiveSecret(t *testing.T) {
 
 	tests := map[string]struct {
 		secret *corev1.Secret
-		reason string // "" when nothing triggers
+		// statusRoot is the CA's status.root (zero: root), bundle its trust bundle (nil: none).
+		statusRoot testpki.Pair
+		bundle     []testpki.Pair
+		reason     string // "" when nothing triggers
+		// readsLive says the facts cannot answer for the bundle: the sync reads the live Secret.
+		readsLive bool
 	}{
+		"Trusting: ca.crt of the old root only": {secret: build(leaf, issuing), bundle: pairs(root, newRoot),
+			reason: policy.ReasonTrustOutdated},
+		"Trusting: ca.crt holds the bundle": {secret: buildWith(pairs(newRoot, root), root, leaf, issuing), bundle: pairs(root, newRoot)},
+		"Moving: a certificate of the old root": {secret: buildWith(pairs(root, newRoot), root, leaf, issuing),
+			statusRoot: newRoot, bundle: pairs(root, newRoot), reason: policy.ReasonRootChanged},
+		"Moving: a moved certificate": {secret: buildWith(pairs(root, newRoot), newRoot, moved, newIssuing, cross),
+			statusRoot: newRoot, bundle: pairs(root, newRoot)},
+		"Retiring: a moved certificate": {secret: buildWith(pairs(root, newRoot), newRoot, moved, newIssuing, cross),
+			statusRoot: newRoot, bundle: pairs(newRoot), reason: policy.ReasonTrustOutdated},
+		"Retiring: a certificate of the retired root": {secret: buildWith(pairs(root, newRoot), root, leaf, issuing),
+			statusRoot: newRoot, bundle: pairs(newRoot), reason: policy.ReasonRootChanged},
+		"Retiring: a certificate of the retired root claiming the new one": {secret: buildWith(pairs(root, newRoot), newRoot, leaf, issuing),
+			statusRoot: newRoot, bundle: pairs(newRoot), reason: policy.ReasonIncorrectIssuer},
+		"ca.crt of a foreign root, the chain of the bundle's": {secret: buildWith(pairs(otherRoot), root, leaf, issuing),
+			bundle: pairs(root), reason: policy.ReasonTrustOutdated, readsLive: true},
 		"current":                         {secret: build(leaf, issuing)},
 		"key of another certificate":      {secret: withKeyOf(build(leaf, issuing), stranger), reason: policy.ReasonInvalidKeyPair},
 		"signed under another root":       {secret: build(foreignLeaf, otherIssuing), reason: policy.ReasonIncorrectIssuer},
@@ -72,8 +106,21 @@ func TestCachedViewDecidesAsTheLiveSecret(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			now := time.Now()
-			live := policy.NewInput(cert, tc.secret, rootFP, now)
+			statusRootFP := rootFP
+			if tc.statusRoot.Cert != nil {
+				statusRootFP = contract.Fingerprint(tc.statusRoot.Cert)
+			}
+			var bundle []*x509.Certificate
+			for _, b := range tc.bundle {
+				bundle = append(bundle, b.Cert)
+			}
+			var bundleFPs []string
+			if bundle != nil {
+				bundleFPs = contract.Fingerprints(bundle)
+			}
+			live := policy.NewInput(cert, tc.secret, statusRootFP, now).WithTrust(bundle, bundleFPs)
 			liveReason, _, liveTriggered := policy.Default.Evaluate(live)
+			assert.Equal(t, tc.reason, liveReason, "the live Secret's decision")
 
 			facts := newSecretFacts()
 			cached, err := facts.transform(tc.secret.DeepCopy())
@@ -81,8 +128,13 @@ func TestCachedViewDecidesAsTheLiveSecret(t *testing.T) {
 			for look := 1; look <= 2; look++ { // the second look reads the recorded verdict
 				view, data, ok := facts.data(cached.(*corev1.Secret))
 				require.True(t, ok)
-				in := policy.Input{Certificate: cert, Secret: view, RootFingerprint: rootFP, Now: now,
-					SpecHash: live.SpecHash, Data: data}
+				if bundle != nil && !data.CanVerify(bundle) {
+					assert.True(t, tc.readsLive, "look %d: the facts cannot answer, the sync would read the live Secret", look)
+					continue
+				}
+				assert.False(t, tc.readsLive, "look %d: the facts answer", look)
+				in := policy.Input{Certificate: cert, Secret: view, RootFingerprint: statusRootFP, Now: now,
+					SpecHash: live.SpecHash, Data: data}.WithTrust(bundle, bundleFPs)
 				reason, _, triggered := policy.Default.Evaluate(in)
 				assert.Equal(t, tc.reason != "", triggered, "look %d", look)
 				assert.Equal(t, tc.reason, reason, "look %d", look)
@@ -96,6 +148,13 @@ func TestCachedViewDecidesAsTheLiveSecret(t *testing.T) {
 			d := facts.facts["secret-uid"]
 			require.NotNil(t, d.leaf)
 			assert.Nil(t, d.leaf.der, "the leaf's DER is dropped once its chain is checked")
+			require.NotNil(t, d.trust)
+			second := tc.secret.DeepCopy()
+			second.UID = "secret-2"
+			_, err = facts.transform(second)
+			require.NoError(t, err)
+			assert.Same(t, d.trust, facts.facts["secret-2"].trust, "the roots of one ca.crt and their fingerprints are kept once")
+			assert.Len(t, facts.trusts, 1)
 		})
 	}
 }

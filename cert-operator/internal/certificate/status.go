@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -59,6 +60,18 @@ func (b *statusBuilder) current(leaf *x509.Certificate, renewal time.Time) *stat
 	b.status.SerialNumber = contract.Serial(leaf.SerialNumber)
 	b.status.FailedIssuanceAttempts = 0
 	b.status.LastFailureTime = nil
+	return b
+}
+
+// roots records the root the certificate in the Secret was issued under (its fingerprint) and
+// the fingerprints of the roots its ca.crt holds, which the ca-operator counts during a root
+// rotation.
+func (b *statusBuilder) roots(issuedUnder string, trusted []string) *statusBuilder {
+	b.status.RootFingerprintSHA256 = issuedUnder
+	if !slices.Equal(b.status.TrustedRootsSHA256, trusted) {
+		// A copy: trusted may be the Secret cache's shared slice.
+		b.status.TrustedRootsSHA256 = slices.Clone(trusted)
+	}
 	return b
 }
 

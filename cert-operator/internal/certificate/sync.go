@@ -72,6 +72,11 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 	if err != nil {
 		return err
 	}
+	bounded := c.rotationBounded(iss, reason)
+	if !triggered || !bounded {
+		// A slot reserved earlier for a re-issue that is no longer needed goes back.
+		c.rotation.drop(key, c.now())
+	}
 	switch {
 	case !triggered:
 		return c.keepCurrent(ctx, log, cert, iss, in)
@@ -80,9 +85,16 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (err error)
 			return err
 		}
 		return controller.RequeueAfter(conflictRecheck)
+	case reason == policy.ReasonTrustOutdated:
+		return c.refreshTrust(ctx, log, cert, iss, in)
 	default:
 		if until, held := policy.ReissueHeld(in); held {
 			return c.holdReissue(ctx, log, cert, in, until, reason, message)
+		}
+		if bounded {
+			if at, wait := c.rotation.take(key, c.now()); wait > 0 {
+				return c.awaitRotationSlot(ctx, log, cert, in, at, wait, reason, message)
+			}
 		}
 		return c.reissue(ctx, log, cert, iss, keySpec, in, reason, message)
 	}
@@ -100,7 +112,7 @@ func (c *Controller) decide(ctx context.Context, cert *v1alpha1.Certificate, iss
 		return in, "", "", false, err
 	}
 	now := c.now()
-	in, known := c.cachedInput(cert, s, keySpec, iss.rootFingerprint, now)
+	in, known := c.cachedInput(cert, s, keySpec, iss, now)
 	if known {
 		reason, message, triggered = policy.Default.Evaluate(in)
 	}
@@ -108,7 +120,7 @@ func (c *Controller) decide(ctx context.Context, cert *v1alpha1.Certificate, iss
 		// The cache may lag behind our own last write, and it keeps only digests of the data,
 		// which no write may start from: decide again on the Secret as the API server has it
 		// before signing anything.
-		if in, err = c.liveInput(ctx, cert, iss.rootFingerprint, now); err != nil {
+		if in, err = c.liveInput(ctx, cert, iss, now); err != nil {
 			return in, "", "", false, err
 		}
 		reason, message, triggered = policy.Default.Evaluate(in)
@@ -127,20 +139,25 @@ func readLiveFirst(cert *v1alpha1.Certificate, cached *corev1.Secret) bool {
 	return cached != nil || sameReadyReason(cert, policy.ReasonSecretConflict)
 }
 
-// cachedInput returns the decision input for cert and its cached Secret s (nil when the cache
-// has none), and false when the cache's facts about s are not current.
-func (c *Controller) cachedInput(cert *v1alpha1.Certificate, s *corev1.Secret, keySpec pki.KeySpec, rootFingerprint string, now time.Time) (policy.Input, bool) {
-	in := policy.Input{Certificate: cert, RootFingerprint: rootFingerprint, Now: now, SpecHash: secret.SpecHash(cert.Spec, keySpec.String())}
+// cachedInput returns the decision input for cert, issued from iss, and its cached Secret s
+// (nil when the cache has none), and false when the cache's facts about s are not current or
+// cannot answer for iss's trust.
+func (c *Controller) cachedInput(cert *v1alpha1.Certificate, s *corev1.Secret, keySpec pki.KeySpec, iss issuer, now time.Time) (policy.Input, bool) {
+	in := policy.Input{Certificate: cert, RootFingerprint: iss.rootFingerprint, Now: now, SpecHash: secret.SpecHash(cert.Spec, keySpec.String())}.
+		WithTrust(iss.trust, iss.trustFingerprints)
 	if s == nil {
 		return in, true
 	}
 	view, data, ok := c.secretFacts.data(s)
 	in.Secret, in.Data = view, data
-	return in, ok
+	// The facts record to which roots of ca.crt the leaf chains; a bundle root that ca.crt
+	// lacks is one they cannot speak for.
+	return in, ok && (iss.trust == nil || data.CanVerify(iss.trust))
 }
 
-// liveInput returns the decision input for cert and its Secret as the API server has it.
-func (c *Controller) liveInput(ctx context.Context, cert *v1alpha1.Certificate, rootFingerprint string, now time.Time) (policy.Input, error) {
+// liveInput returns the decision input for cert, issued from iss, and its Secret as the API
+// server has it.
+func (c *Controller) liveInput(ctx context.Context, cert *v1alpha1.Certificate, iss issuer, now time.Time) (policy.Input, error) {
 	live, err := c.kube.CoreV1().Secrets(cert.Namespace).Get(ctx, cert.Spec.SecretName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -148,7 +165,7 @@ func (c *Controller) liveInput(ctx context.Context, cert *v1alpha1.Certificate, 
 	case err != nil:
 		return policy.Input{}, fmt.Errorf("get secret %s/%s: %w", cert.Namespace, cert.Spec.SecretName, err)
 	}
-	return policy.NewInput(cert, live, rootFingerprint, now), nil
+	return policy.NewInput(cert, live, iss.rootFingerprint, now).WithTrust(iss.trust, iss.trustFingerprints), nil
 }
 
 // block records that cert cannot be issued, and why: Ready=False with the reason, a Warning
@@ -190,6 +207,7 @@ func (c *Controller) keepCurrent(ctx context.Context, log logrus.FieldLogger, ce
 	leaf := in.Data.Leaf
 	renewal := policy.RenewalTime(cert, leaf)
 	b := newStatus(cert, in.Now).current(leaf, renewal).
+		roots(secret.ProvenanceOf(in.Secret).RootFingerprint, in.Data.RootFingerprints).
 		ready(metav1.ConditionTrue, ReasonIssued, readyMessage(leaf)).
 		issuing(metav1.ConditionFalse, ReasonUpToDate, "The certificate in the Secret is current")
 	if _, err := c.writeStatus(ctx, b); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,6 +27,7 @@ import (
 	"github.com/clusterpki/clusterpki/apis/contract"
 	"github.com/clusterpki/clusterpki/apis/generated/clientset/versioned/fake"
 	"github.com/clusterpki/clusterpki/cert-operator/internal/testpki"
+	"github.com/clusterpki/clusterpki/pkg/conditions"
 	"github.com/clusterpki/clusterpki/pkg/controller"
 )
 
@@ -411,4 +413,157 @@ func TestSyncRecordsARefusal(t *testing.T) {
 	// that recorded the failure ended only once the cache showed it.
 	require.ErrorAs(t, f.sync(t), &requeue)
 	assert.Len(t, v.calls, 1, "no retry before the backoff has passed")
+}
+
+// trusting returns ca in a root rotation's Trusting phase towards newRoot: the bundle holds
+// both roots, the old one still signs.
+func trusting(ca *v1alpha1.CertificateAuthority, old, newRoot *x509.Certificate) *v1alpha1.CertificateAuthority {
+	ca = ca.DeepCopy()
+	ca.Status.TrustBundle = string(contract.EncodeCertificates(old, newRoot))
+	ca.Status.RootRotation = &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationTrusting, Trigger: v1alpha1.RootRotationRequested,
+		OldRoot: contract.CertificateStatus("", old), NewRoot: contract.CertificateStatus("", newRoot)}
+	return ca
+}
+
+// issuedState issues web's certificate with a fresh controller and returns the Secret and the
+// Certificate as they are then.
+func issuedState(t *testing.T, v *fakeVault) (*corev1.Secret, *v1alpha1.Certificate) {
+	f := newFixture(t, v, readyCA(v), certificate())
+	require.NoError(t, f.sync(t))
+	s, err := f.kube.CoreV1().Secrets("team-a").Get(context.Background(), "web-tls", metav1.GetOptions{})
+	require.NoError(t, err)
+	cert, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, contract.Fingerprint(v.root.Cert), cert.Status.RootFingerprintSHA256)
+	assert.Equal(t, []string{contract.Fingerprint(v.root.Cert)}, cert.Status.TrustedRootsSHA256)
+	return s, cert
+}
+
+func TestSyncRefreshesTrustInPlace(t *testing.T) {
+	v := newFakeVault(t)
+	s, cert := issuedState(t, v)
+	newRoot := testpki.Root(t, "root")
+	ca := trusting(readyCA(v), v.root.Cert, newRoot.Cert)
+	v.calls = nil
+
+	f := newFixture(t, v, ca, cert, s)
+	require.NoError(t, f.sync(t))
+	var writes []string
+	for _, a := range f.kube.Actions() {
+		if a.GetVerb() != "list" && a.GetVerb() != "watch" {
+			writes = append(writes, a.GetVerb()+" "+a.GetResource().Resource)
+		}
+	}
+	assert.Equal(t, []string{"get secrets", "update secrets"}, writes, "one read of the live Secret, one update")
+
+	got, err := f.kube.CoreV1().Secrets("team-a").Get(context.Background(), "web-tls", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []byte(ca.Status.TrustBundle), got.Data["ca.crt"], "ca.crt is the bundle, byte for byte")
+	assert.Equal(t, s.Data["tls.crt"], got.Data["tls.crt"], "the certificate stays")
+	assert.Equal(t, s.Data["tls.key"], got.Data["tls.key"], "the key stays")
+	assert.Equal(t, s.Annotations, got.Annotations)
+	assert.Empty(t, v.calls, "no Vault call")
+	events := f.events()
+	require.Len(t, events, 1)
+	assert.Regexp(t, `^Normal TrustUpdated ca.crt in Secret "web-tls" now holds the CA's trust bundle \(2 root\(s\)\); certificate .* unchanged$`, events[0])
+	status, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, contract.Fingerprints([]*x509.Certificate{v.root.Cert, newRoot.Cert}), status.Status.TrustedRootsSHA256)
+	assert.Equal(t, contract.Fingerprint(v.root.Cert), status.Status.RootFingerprintSHA256)
+	assert.Equal(t, cert.Status.SerialNumber, status.Status.SerialNumber)
+	// Once done, the next look finds nothing to do.
+	restarted := newFixture(t, v, ca, status, got)
+	require.NoError(t, restarted.sync(t))
+	assert.Empty(t, restarted.events())
+	for _, a := range restarted.kube.Actions() {
+		assert.Contains(t, []string{"list", "watch"}, a.GetVerb(), "no Secret write: %v", a)
+	}
+	assert.Empty(t, v.calls)
+}
+
+// A CA status whose trust bundle holds a root that the status does not name (forged, or
+// written by someone other than the ca-operator) is refused: nothing signed, nothing written
+// to the Secret.
+func TestSyncRefusesAForgedTrustBundle(t *testing.T) {
+	v := newFakeVault(t)
+	s, cert := issuedState(t, v)
+	attacker := testpki.Root(t, "root")
+	tests := map[string]func(*v1alpha1.CertificateAuthority){
+		"a root no status field names": func(ca *v1alpha1.CertificateAuthority) {
+			ca.Status.TrustBundle = string(contract.EncodeCertificates(v.root.Cert, attacker.Cert))
+		},
+		"a bundle without status.root": func(ca *v1alpha1.CertificateAuthority) {
+			ca.Status.TrustBundle = string(contract.EncodeCertificates(attacker.Cert))
+			ca.Status.RootRotation = &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationTrusting,
+				NewRoot: contract.CertificateStatus("", attacker.Cert)}
+		},
+		"an issuing CA posing as a root": func(ca *v1alpha1.CertificateAuthority) {
+			ca.Status.TrustBundle = string(contract.EncodeCertificates(v.root.Cert, v.issuing.Cert))
+			ca.Status.RootRotation = &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationTrusting,
+				NewRoot: contract.CertificateStatus("", v.issuing.Cert)}
+		},
+	}
+	for name, forge := range tests {
+		t.Run(name, func(t *testing.T) {
+			ca := readyCA(v)
+			forge(ca)
+			v.calls = nil
+			f := newFixture(t, v, ca, cert, s)
+			require.NoError(t, f.sync(t))
+			ready := f.readyCondition(t)
+			assert.Equal(t, ReasonInvalidTrustBundle, ready.Reason)
+			assert.Contains(t, ready.Message, "status.trustBundle")
+			for _, a := range f.kube.Actions() {
+				assert.Contains(t, []string{"list", "watch"}, a.GetVerb(), "the Secret is not touched: %v", a)
+			}
+			assert.Empty(t, v.calls, "nothing signed")
+		})
+	}
+}
+
+// In Moving, a re-issue onto the new root waits for its slot under the rotation bound: the
+// sync asks to come back when the slot is due, says so in Issuing, and signs nothing; at the
+// slot it re-issues under the new root, and the metric counts it.
+func TestSyncWaitsForARotationSlot(t *testing.T) {
+	v := newFakeVault(t)
+	s, cert := issuedState(t, v)
+	oldRoot := v.root.Cert
+	newRoot := testpki.Root(t, "root")
+	v.root, v.issuing = newRoot, testpki.Intermediate(t, newRoot, "issuing 2")
+	ca := trusting(readyCA(v), oldRoot, newRoot.Cert)
+	ca.Status.RootRotation.Phase = v1alpha1.RootRotationMoving
+	s.Data["ca.crt"] = []byte(ca.Status.TrustBundle) // refreshed in Trusting
+	v.calls = nil
+
+	f := newFixture(t, v, ca, cert, s)
+	now := time.Now().Add(2 * time.Minute) // past the floor between issuances
+	f.c.now = func() time.Time { return now }
+	f.c.rotation = newRotationBound(500 * time.Millisecond)
+	f.c.rotation.take(cache.ObjectName{Namespace: "team-a", Name: "other"}, now) // another Certificate took the token
+
+	var requeue *controller.RequeueAfterError
+	require.ErrorAs(t, f.sync(t), &requeue)
+	assert.Equal(t, 500*time.Millisecond, requeue.After)
+	assert.Empty(t, v.calls, "nothing signed before the slot")
+	waiting, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	issuing := conditions.Get(waiting.Status.Conditions, v1alpha1.ConditionIssuing)
+	require.NotNil(t, issuing)
+	assert.Equal(t, metav1.ConditionTrue, issuing.Status)
+	assert.Equal(t, "RootChanged", issuing.Reason)
+	assert.Contains(t, issuing.Message, "waiting for a rotation slot at ")
+	assert.True(t, conditions.IsTrue(waiting.Status.Conditions, v1alpha1.ConditionReady), "the certificate in the Secret still serves")
+
+	now = now.Add(500 * time.Millisecond)
+	require.NoError(t, f.sync(t))
+	assert.Len(t, v.calls, 1, "re-issued at its slot")
+	got, err := f.kube.CoreV1().Secrets("team-a").Get(context.Background(), "web-tls", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []byte(ca.Status.TrustBundle), got.Data["ca.crt"])
+	assert.Equal(t, contract.Fingerprint(newRoot.Cert), got.Annotations["clusterpki.dev/root-fingerprint-sha256"])
+	assert.Equal(t, 1.0, testutil.ToFloat64(f.c.metrics.rotationReissues))
+	moved, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, contract.Fingerprint(newRoot.Cert), moved.Status.RootFingerprintSHA256)
+	assert.Equal(t, contract.Fingerprints([]*x509.Certificate{oldRoot, newRoot.Cert}), moved.Status.TrustedRootsSHA256)
 }

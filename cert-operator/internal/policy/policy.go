@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +20,7 @@ const (
 	ReasonMissingData       = "MissingData"
 	ReasonInvalidData       = "InvalidData"
 	ReasonInvalidKeyPair    = "InvalidKeyPair"
+	ReasonTrustOutdated     = "TrustOutdated"
 	ReasonRootChanged       = "RootChanged"
 	ReasonIncorrectIssuer   = "IncorrectIssuer"
 	ReasonSpecChanged       = "SpecChanged"
@@ -44,13 +46,15 @@ func (c Chain) Evaluate(in Input) (reason, message string, triggered bool) {
 }
 
 // Default is the chain the controller uses. A triggered ReasonSecretConflict means "stop": the
-// Secret is someone else's; every other reason means "issue a new certificate".
+// Secret is someone else's; ReasonTrustOutdated means "write the trust bundle into ca.crt",
+// the certificate staying; every other reason means "issue a new certificate".
 var Default = Chain{
 	SecretMissing,
 	SecretNotOurs,
 	SecretDataMissing,
 	SecretDataInvalid,
 	KeyDoesNotMatch,
+	TrustOutdated,
 	RootChanged,
 	NotIssuedByCA,
 	SpecChanged,
@@ -113,13 +117,34 @@ func RootChanged(in Input) (string, string, bool) {
 	return "", "", false
 }
 
-// NotIssuedByCA triggers when ca.crt is not the CA's current root, or the certificate does not
-// chain up to it through the intermediates in tls.crt.
-func NotIssuedByCA(in Input) (string, string, bool) {
-	if contract.Fingerprint(in.Data.Root) != in.RootFingerprint {
-		return ReasonIncorrectIssuer, fmt.Sprintf("%s in Secret %q is not the CA's root certificate", contract.TrustKey, in.Secret.Name), true
+// TrustOutdated triggers when ca.crt does not hold the roots of the CA's trust bundle while
+// the certificate chains up to one of them: during a root rotation the bundle gains the new
+// root (phase Trusting) and later loses the old one (Retiring), and ca.crt follows in place,
+// with no new certificate. A certificate that chains to none of them (one issued under a
+// retired root) is left to the checks after it, which re-issue it.
+func TrustOutdated(in Input) (string, string, bool) {
+	if in.Trust == nil || slices.Equal(in.Data.RootFingerprints, in.TrustFingerprints()) {
+		return "", "", false
 	}
-	if err := in.Data.VerifyChain(); err != nil {
+	if in.Data.VerifyChainTo(in.Trust) != nil {
+		return "", "", false
+	}
+	return ReasonTrustOutdated, fmt.Sprintf("%s in Secret %q does not hold the CA's trust bundle (%d root(s))",
+		contract.TrustKey, in.Secret.Name, len(in.TrustFingerprints())), true
+}
+
+// NotIssuedByCA triggers when ca.crt does not hold the CA's trust (its trust bundle, or its
+// current root when it publishes none), or the certificate does not chain up to one of those
+// roots through the intermediates in tls.crt.
+func NotIssuedByCA(in Input) (string, string, bool) {
+	if !slices.Equal(in.Data.RootFingerprints, in.TrustFingerprints()) {
+		what := "the CA's root certificate"
+		if in.Trust != nil {
+			what = "the CA's trust bundle"
+		}
+		return ReasonIncorrectIssuer, fmt.Sprintf("%s in Secret %q is not %s", contract.TrustKey, in.Secret.Name, what), true
+	}
+	if err := in.Data.VerifyChainTo(in.trustedRoots()); err != nil {
 		return ReasonIncorrectIssuer, fmt.Sprintf("the certificate in Secret %q does not chain to the CA's root: %v", in.Secret.Name, err), true
 	}
 	return "", "", false

@@ -22,7 +22,8 @@ import (
 const (
 	// AnnotationSpecHash is SpecHash of the Certificate spec the certificate was issued for.
 	AnnotationSpecHash = "clusterpki.dev/spec-hash"
-	// AnnotationRootFingerprint is the SHA-256 fingerprint of the CA root at issuance.
+	// AnnotationRootFingerprint is the SHA-256 fingerprint of the CA root at issuance (its
+	// status.root, the root the certificate was issued under).
 	AnnotationRootFingerprint = "clusterpki.dev/root-fingerprint-sha256"
 	// AnnotationRenewRequest is the Certificate's clusterpki.dev/renew value at issuance.
 	AnnotationRenewRequest = "clusterpki.dev/renew-request"
@@ -85,11 +86,13 @@ func IsOwnedBy(s *corev1.Secret, cert *v1alpha1.Certificate) bool {
 
 // Material is the key pair and chain a Secret holds, all PEM.
 type Material struct {
-	// Certificate is the leaf followed by the issuing CA.
+	// Certificate is the leaf followed by the issuing CA (and, during a root rotation, the new
+	// root's certificate cross-signed by the old root).
 	Certificate []byte
 	// PrivateKey is the PKCS#8 private key.
 	PrivateKey []byte
-	// CA is the root CA certificate.
+	// CA is the trust: the CA's trust bundle (the root, or during a root rotation the old and
+	// the new root).
 	CA []byte
 }
 

@@ -31,6 +31,17 @@ func Root(t testing.TB, cn string) Pair {
 	}, nil, newKey(t), time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 }
 
+// CrossSigned returns the certificate of root signed by other: root's subject and key, other's
+// signature, as a root rotation makes it so that clients trusting only the old root (other)
+// accept chains under the new one (root).
+func CrossSigned(t testing.TB, root, other Pair) Pair {
+	t.Helper()
+	return sign(t, &x509.Certificate{
+		Subject: root.Cert.Subject, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}, &other, root.Key, time.Now().Add(-time.Hour), time.Now().Add(23*time.Hour))
+}
+
 // Intermediate returns an issuing CA called cn signed by parent.
 func Intermediate(t testing.TB, parent Pair, cn string) Pair {
 	t.Helper()

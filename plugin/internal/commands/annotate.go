@@ -23,7 +23,7 @@ func requestPatch(annotation string, now time.Time) []byte {
 	return p
 }
 
-// requested is the result of renew and rotate-issuer, one per object.
+// requested is the result of renew, rotate-issuer and rotate-root, one per object.
 type requested struct {
 	Kind       string `json:"kind"`
 	Namespace  string `json:"namespace"`
@@ -74,6 +74,29 @@ func newRotateIssuer(o *options) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.request(cmd.Context(), "CertificateAuthority", v1alpha1.AnnotationRotateIssuer, args, func(ctx context.Context, name string, patch []byte) error {
+				_, err := o.pki.ClusterpkiV1alpha1().CertificateAuthorities(o.namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+				return err
+			})
+		},
+	}
+}
+
+func newRotateRoot(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-root CA",
+		Short: "Ask the ca-operator to replace a CertificateAuthority's root, in phases, without an outage (sets " + v1alpha1.AnnotationRotateRoot + ")",
+		Long: `Ask the ca-operator to replace a CertificateAuthority's root (sets ` + v1alpha1.AnnotationRotateRoot + `).
+
+The rotation runs in phases, shown by "kubectl get pkica" (ROTATION) and "kubectl clusterpki
+status": Preparing (the new root is made in Vault and cross-signed by the old one), Trusting
+(every Secret's ca.crt gains the new root), Moving (every Certificate is re-issued under the new
+root, spaced by the cert-operator's --rotation-reissue-interval), Overlap (both roots stay
+trusted for spec.root.rotationOverlap), Retiring (the old root leaves the trust and Vault), then
+Completed. A request made while a rotation runs waits for it to complete.`,
+		Example: "  kubectl clusterpki rotate-root tenant-a -n tenant-a",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.request(cmd.Context(), "CertificateAuthority", v1alpha1.AnnotationRotateRoot, args, func(ctx context.Context, name string, patch []byte) error {
 				_, err := o.pki.ClusterpkiV1alpha1().CertificateAuthorities(o.namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 				return err
 			})

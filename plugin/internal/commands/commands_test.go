@@ -72,6 +72,20 @@ func TestSummarize(t *testing.T) {
 				{Namespace: "b", Name: "a", Ready: "Unknown"},
 			},
 		},
+		"a root rotation shows its phase, and in Trusting and Moving its count": {
+			cas: []v1alpha1.CertificateAuthority{
+				rotating("r1", &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationTrusting, Trusting: 1, Total: 3}),
+				rotating("r2", &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationMoving, Trusting: 3, Moved: 2, Total: 3}),
+				rotating("r3", &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationOverlap, Moved: 3, Total: 3}),
+				rotating("r4", &v1alpha1.RootRotationStatus{Phase: v1alpha1.RootRotationCompleted}),
+			},
+			want: []caSummary{
+				{Namespace: "a", Name: "r1", Ready: "Unknown", Rotation: "Trusting 1/3"},
+				{Namespace: "a", Name: "r2", Ready: "Unknown", Rotation: "Moving 2/3"},
+				{Namespace: "a", Name: "r3", Ready: "Unknown", Rotation: "Overlap"},
+				{Namespace: "a", Name: "r4", Ready: "Unknown"},
+			},
+		},
 		"the same CA name in two namespaces is two CAs": {
 			certs: []v1alpha1.Certificate{certificate("a", "ca"), certificate("b", "ca")},
 			want: []caSummary{
@@ -85,6 +99,13 @@ func TestSummarize(t *testing.T) {
 			assert.Equal(t, tc.want, summarize(tc.cas, tc.certs, now, 24*time.Hour))
 		})
 	}
+}
+
+// rotating returns a CA of namespace a called name whose root rotation is r.
+func rotating(name string, r *v1alpha1.RootRotationStatus) v1alpha1.CertificateAuthority {
+	ca := v1alpha1.CertificateAuthority{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: name}}
+	ca.Status.RootRotation = r
+	return ca
 }
 
 // issue makes a certificate for tmpl signed by parent (self-signed when parent is nil).

@@ -74,7 +74,7 @@ that is not Ready, renewals and issuing-CA rotations, and the published trust bu
 	fs.StringVar(&o.loading.ExplicitPath, "kubeconfig", "", "Path to the kubeconfig file (default $KUBECONFIG or ~/.kube/config).")
 	clientcmd.BindOverrideFlags(o.overrides, fs, clientcmd.RecommendedConfigOverrideFlags(""))
 	fs.StringVarP(&o.output, "output", "o", "table", "Output format: table, json or yaml.")
-	cmd.AddCommand(newStatus(o), newInspect(o), newWhy(o), newRenew(o), newRotateIssuer(o), newTrust(o))
+	cmd.AddCommand(newStatus(o), newInspect(o), newWhy(o), newRenew(o), newRotateIssuer(o), newRotateRoot(o), newTrust(o))
 	return cmd
 }
 

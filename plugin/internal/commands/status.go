@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"time"
@@ -20,7 +21,10 @@ type caSummary struct {
 	Message         string       `json:"message,omitempty"`
 	RootNotAfter    *metav1.Time `json:"rootNotAfter,omitempty"`
 	IssuingNotAfter *metav1.Time `json:"issuingNotAfter,omitempty"`
-	Certificates    certCounts   `json:"certificates"`
+	// Rotation is the root rotation under way ("" when none runs): its phase and, while
+	// Certificates move, how many have.
+	Rotation     string     `json:"rotation,omitempty"`
+	Certificates certCounts `json:"certificates"`
 }
 
 // certCounts counts a CA's Certificates by state. Pending is neither Ready nor failing yet
@@ -79,6 +83,7 @@ func summarize(cas []v1alpha1.CertificateAuthority, certs []v1alpha1.Certificate
 		if ca.Status.Issuing != nil {
 			s.IssuingNotAfter = ca.Status.Issuing.NotAfter.DeepCopy()
 		}
+		s.Rotation = rotationSummary(ca.Status.RootRotation)
 		rows[key{ca.Namespace, ca.Name}] = s
 	}
 	for _, c := range certs {
@@ -118,7 +123,7 @@ func summarize(cas []v1alpha1.CertificateAuthority, certs []v1alpha1.Certificate
 // printStatus writes the rows as a table.
 func (o *options) printStatus(rows []caSummary) error {
 	now := o.now()
-	header := []string{"CA", "READY", "ROOT EXPIRES", "ISSUING EXPIRES", "CERTS", "READY", "FAILING", "PENDING", "RENEWING SOON"}
+	header := []string{"CA", "READY", "ROOT EXPIRES", "ISSUING EXPIRES", "ROOT ROTATION", "CERTS", "READY", "FAILING", "PENDING", "RENEWING SOON"}
 	if o.allNamespaces {
 		header = append([]string{"NAMESPACE"}, header...)
 	}
@@ -128,7 +133,11 @@ func (o *options) printStatus(rows []caSummary) error {
 		if r.Reason != "" && r.Ready != string(metav1.ConditionTrue) {
 			ready += " (" + r.Reason + ")"
 		}
-		line := []string{r.Name, ready, expiry(now, r.RootNotAfter), expiry(now, r.IssuingNotAfter),
+		rotation := r.Rotation
+		if rotation == "" {
+			rotation = "-"
+		}
+		line := []string{r.Name, ready, expiry(now, r.RootNotAfter), expiry(now, r.IssuingNotAfter), rotation,
 			strconv.Itoa(r.Certificates.Total), strconv.Itoa(r.Certificates.Ready), strconv.Itoa(r.Certificates.Failing),
 			strconv.Itoa(r.Certificates.Pending), strconv.Itoa(r.Certificates.RenewingSoon)}
 		if o.allNamespaces {
@@ -141,4 +150,19 @@ func (o *options) printStatus(rows []caSummary) error {
 		return err
 	}
 	return table(o.out, header, lines)
+}
+
+// rotationSummary says where a root rotation is: its phase, with the Certificates counted in
+// the phases that wait for them (Trusting: carrying the bundle; Moving: issued under the new
+// root); "" when none runs.
+func rotationSummary(r *v1alpha1.RootRotationStatus) string {
+	switch {
+	case r == nil || r.Phase == "" || r.Phase == v1alpha1.RootRotationCompleted:
+		return ""
+	case r.Phase == v1alpha1.RootRotationTrusting:
+		return fmt.Sprintf("%s %d/%d", r.Phase, r.Trusting, r.Total)
+	case r.Phase == v1alpha1.RootRotationMoving:
+		return fmt.Sprintf("%s %d/%d", r.Phase, r.Moved, r.Total)
+	}
+	return string(r.Phase)
 }

@@ -49,7 +49,8 @@ type RootCASpecApplyConfiguration struct {
 	// rotationOverlap is how long both the old and the new root stay trusted (in the ConfigMap
 	// and every Secret's ca.crt) after the last Certificate moved to the new root, so consumers
 	// that reload their trust slowly pick up the new root before the old one is retired. At
-	// least 1m.
+	// least 1m. An overlap that outlasts the old root only keeps an expired root in the bundle,
+	// which no client uses.
 	RotationOverlap *string `json:"rotationOverlap,omitempty"`
 }
 

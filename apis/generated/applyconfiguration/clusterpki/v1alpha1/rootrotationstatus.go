@@ -38,6 +38,10 @@ type RootRotationStatusApplyConfiguration struct {
 	// its certificate cross-signed by the old root cross-<tag>. For a request it is derived from
 	// the annotation's value, so a value is answered once.
 	Tag *string `json:"tag,omitempty"`
+	// lastRequestTag is the tag of the latest clusterpki.dev/rotate-root value answered, by this
+	// rotation or an earlier one (an automatic rotation carries it over): that value starts
+	// nothing again.
+	LastRequestTag *string `json:"lastRequestTag,omitempty"`
 	// startTime is when the rotation started.
 	StartTime *v1.Time `json:"startTime,omitempty"`
 	// oldRoot is the root being replaced.
@@ -88,6 +92,14 @@ func (b *RootRotationStatusApplyConfiguration) WithTrigger(value clusterpkiv1alp
 // If called multiple times, the Tag field is set to the value of the last call.
 func (b *RootRotationStatusApplyConfiguration) WithTag(value string) *RootRotationStatusApplyConfiguration {
 	b.Tag = &value
+	return b
+}
+
+// WithLastRequestTag sets the LastRequestTag field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the LastRequestTag field is set to the value of the last call.
+func (b *RootRotationStatusApplyConfiguration) WithLastRequestTag(value string) *RootRotationStatusApplyConfiguration {
+	b.LastRequestTag = &value
 	return b
 }
 
