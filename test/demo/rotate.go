@@ -63,6 +63,10 @@ type rotationReport struct {
 	served        []int // connections each API server was given
 	dialFailures  int
 	kubeconfig    string
+	// events are the reasons of the CA's Normal events; warnings every Warning event in the
+	// namespace.
+	events   string
+	warnings []string
 }
 
 // phaseSeen is a phase of the rotation and when the demo saw it.
@@ -464,6 +468,9 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 	if rep.getCA, err = d.runOutput(ctx, "kubectl", nil, "kubectl", "--kubeconfig="+d.env.Kubeconfig, "get", "-n", ns, "pkica", "-o", "wide"); err != nil {
 		return rep, err
 	}
+	if rep.events, rep.warnings, err = d.namespaceEvents(ctx); err != nil {
+		return rep, err
+	}
 	if len(failures) > 0 {
 		return rep, fmt.Errorf("%d of %d requests to the guest cluster failed, the first at +%v: %v", len(failures), probes,
 			since(rep.annotated, failures[0].at), failures[0].err)
@@ -471,7 +478,45 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 	if rep.finalCA.Status.Root == nil || rep.finalCA.Status.Root.FingerprintSHA256 != rep.newRoot {
 		return rep, fmt.Errorf("after the rotation status.root is %v, want the new root %s", rep.finalCA.Status.Root, rep.newRoot)
 	}
+	if len(rep.warnings) > 0 {
+		return rep, fmt.Errorf("Warning events in namespace %s: %s", ns, strings.Join(rep.warnings, "; "))
+	}
 	return rep, nil
+}
+
+// namespaceEvents returns the reasons of the Normal events of the CA in the demo's namespace,
+// in order with their counts, and every Warning event there (on any object): a rotation that
+// went as it should has none.
+func (d *demo) namespaceEvents(ctx context.Context) (string, []string, error) {
+	list, err := d.env.KubeClient.CoreV1().Events(d.opts.namespace).List(ctx, metav1ListAll)
+	if err != nil {
+		return "", nil, err
+	}
+	slices.SortStableFunc(list.Items, func(a, b corev1.Event) int {
+		return eventTime(a).Compare(eventTime(b))
+	})
+	var normal, warnings []string
+	for _, e := range list.Items {
+		what := e.InvolvedObject.Kind + "/" + e.InvolvedObject.Name
+		switch {
+		case e.Type == corev1.EventTypeWarning:
+			warnings = append(warnings, fmt.Sprintf("%s %s: %s", what, e.Reason, e.Message))
+		case e.InvolvedObject.Kind == "CertificateAuthority":
+			normal = append(normal, e.Reason)
+		}
+	}
+	return strings.Join(normal, ", "), warnings, nil
+}
+
+// eventTime is when e last happened.
+func eventTime(e corev1.Event) time.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
 }
 
 func trackerPhases(t *caTracker) []phaseSeen {
@@ -526,8 +571,12 @@ The root rotation under a running guest cluster (3 etcd members, 2 kube-apiserve
   restarts   %d, one at a time; every etcd member healthy after %d of them
   requests   %d (every %v, a new TLS connection each): %d failed; %s
   forwarder  connections per kube-apiserver %v, %d dial(s) failed over to the next
+  events     %s; %d Warning(s) in namespace %s
 `, r.forwarder, short(r.oldRoot), short(r.newRoot), strings.Join(phases, ", "), len(r.restarts), etcdSteps,
-		r.probes, probeInterval, len(r.failures), trustSummary(r), r.served, r.dialFailures)
+		r.probes, probeInterval, len(r.failures), trustSummary(r), r.served, r.dialFailures, r.events, len(r.warnings), d.opts.namespace)
+	for _, w := range r.warnings {
+		fmt.Fprintf(d.out, "    %s\n", w)
+	}
 	for i, f := range r.failures {
 		if i == 5 {
 			fmt.Fprintf(d.out, "    ... %d more\n", len(r.failures)-i)

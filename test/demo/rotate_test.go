@@ -85,6 +85,16 @@ func TestRotateRoot(t *testing.T) {
 		t.Errorf("connections per kube-apiserver %v: want each to have served", rep.served)
 	}
 
+	// No Warning event in the namespace, on the CA or any Certificate.
+	for _, w := range rep.warnings {
+		t.Errorf("Warning event: %s", w)
+	}
+	for _, reason := range []string{"RootRotationStarted", "TrustPublished", "IssuanceMoved", "RootRotationOverlap", "RootRetired"} {
+		if !strings.Contains(rep.events, reason) {
+			t.Errorf("the CA's events %q: no %s", rep.events, reason)
+		}
+	}
+
 	// Every etcd member healthy before and after every restart.
 	if countHealthy(rep.initialHealth) != guestEtcdMembers {
 		t.Errorf("etcd health before the rotation: %q", rep.initialHealth)
