@@ -468,7 +468,7 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 	if rep.getCA, err = d.runOutput(ctx, "kubectl", nil, "kubectl", "--kubeconfig="+d.env.Kubeconfig, "get", "-n", ns, "pkica", "-o", "wide"); err != nil {
 		return rep, err
 	}
-	if rep.events, rep.warnings, err = d.namespaceEvents(ctx); err != nil {
+	if rep.events, rep.warnings, err = d.namespaceEvents(ctx, rep.annotated); err != nil {
 		return rep, err
 	}
 	if len(failures) > 0 {
@@ -484,10 +484,11 @@ func (d *demo) rotateRoot(ctx context.Context) (*rotationReport, error) {
 	return rep, nil
 }
 
-// namespaceEvents returns the reasons of the Normal events of the CA in the demo's namespace,
-// in order with their counts, and every Warning event there (on any object): a rotation that
-// went as it should has none.
-func (d *demo) namespaceEvents(ctx context.Context) (string, []string, error) {
+// namespaceEvents returns the reasons of the Normal events of the CA in the demo's namespace
+// since the time since, in order, and every Warning event there since then (on any object): a
+// rotation that went as it should has none. (Before it, the examples' Certificates may have
+// warned that the CA was not Ready yet.)
+func (d *demo) namespaceEvents(ctx context.Context, since time.Time) (string, []string, error) {
 	list, err := d.env.KubeClient.CoreV1().Events(d.opts.namespace).List(ctx, metav1ListAll)
 	if err != nil {
 		return "", nil, err
@@ -497,6 +498,9 @@ func (d *demo) namespaceEvents(ctx context.Context) (string, []string, error) {
 	})
 	var normal, warnings []string
 	for _, e := range list.Items {
+		if eventTime(e).Before(since.Truncate(time.Second)) {
+			continue
+		}
 		what := e.InvolvedObject.Kind + "/" + e.InvolvedObject.Name
 		switch {
 		case e.Type == corev1.EventTypeWarning:
@@ -571,7 +575,7 @@ The root rotation under a running guest cluster (3 etcd members, 2 kube-apiserve
   restarts   %d, one at a time; every etcd member healthy after %d of them
   requests   %d (every %v, a new TLS connection each): %d failed; %s
   forwarder  connections per kube-apiserver %v, %d dial(s) failed over to the next
-  events     %s; %d Warning(s) in namespace %s
+  events     %s; %d Warning(s) in namespace %s since the annotation
 `, r.forwarder, short(r.oldRoot), short(r.newRoot), strings.Join(phases, ", "), len(r.restarts), etcdSteps,
 		r.probes, probeInterval, len(r.failures), trustSummary(r), r.served, r.dialFailures, r.events, len(r.warnings), d.opts.namespace)
 	for _, w := range r.warnings {
