@@ -393,6 +393,8 @@ func TestErrorClasses(t *testing.T) {
 		"nothing read":             {err: fmt.Errorf("read: %w", ErrNotFound), missing: true},
 		"400 no mount":             {err: answer(400, "no secret engine mount at clusterpki/a/b/root/"), missing: true, refusal: "no secret engine mount at clusterpki/a/b/root/"},
 		"400 no default issuer":    {err: answer(400, "no default issuer currently configured"), missing: true, refusal: "no default issuer currently configured"},
+		"500 unknown issuer":       {err: answer(500, "unable to find PKI issuer for reference: root-r1"), missing: true},
+		"500 other":                {err: answer(500, "internal error"), unav: true},
 		"400 other":                {err: answer(400, "common name not allowed"), refusal: "common name not allowed"},
 		"400 path in use":          {err: answer(400, "path is already in use at clusterpki/a/"), inUse: true, refusal: "path is already in use at clusterpki/a/"},
 		"403":                      {err: answer(403, "permission denied"), refusal: "permission denied"},

@@ -38,20 +38,26 @@ func IsNotFound(err error) bool {
 
 // IsMissing reports whether err says there is nothing at the path, for the reads whose absence
 // Vault answers with 400 or 404 and a message (an unmounted path, a mount with no default
-// issuer, an unknown issuer or key) rather than an empty body.
+// issuer, an unknown issuer or key) rather than an empty body — or, for an issuer reference
+// (an ID or a name) that names none, with a 500 "unable to find PKI issuer for reference".
 func IsMissing(err error) bool {
 	if IsNotFound(err) {
 		return true
 	}
 	re, ok := responseError(err)
-	if !ok || re.StatusCode != http.StatusBadRequest {
+	if !ok {
 		return false
 	}
 	msg := strings.ToLower(strings.Join(re.Errors, " "))
-	for _, s := range []string{"no secret engine mount", "no default issuer", "unable to find", "not found", "does not exist"} {
-		if strings.Contains(msg, s) {
-			return true
+	switch re.StatusCode {
+	case http.StatusBadRequest:
+		for _, s := range []string{"no secret engine mount", "no default issuer", "unable to find", "not found", "does not exist"} {
+			if strings.Contains(msg, s) {
+				return true
+			}
 		}
+	case http.StatusInternalServerError:
+		return strings.Contains(msg, "unable to find pki issuer")
 	}
 	return false
 }
@@ -98,7 +104,7 @@ func IsUnavailable(err error) bool {
 		return false
 	}
 	if code := statusCode(err); code != 0 {
-		return code >= 500
+		return code >= 500 && !IsMissing(err)
 	}
 	var netErr net.Error
 	var urlErr *url.Error

@@ -21,18 +21,11 @@ import (
 // OCSP answers for what it issued, and nothing new.
 const retiredUsage = "read-only,crl-signing,ocsp-signing"
 
-// issuerMissing reports whether err says the issuer asked for does not exist. Vault v1.21
-// answers a read of an unknown issuer reference with a 500 "unable to find PKI issuer for
-// reference", not a 404.
-func issuerMissing(err error) bool {
-	return vault.IsMissing(err) || strings.Contains(strings.ToLower(vault.ErrorMessage(err)), "unable to find pki issuer")
-}
-
 // readIssuerRef returns the issuer of a mount that ref (an ID or a name) names, with its key
 // and usage, or nil when there is none.
 func (p *pki) readIssuerRef(ctx context.Context, mount, ref string) (*issuer, error) {
 	s, err := p.vault.Read(ctx, "read-issuer", mount+"/issuer/"+ref)
-	if issuerMissing(err) {
+	if vault.IsMissing(err) {
 		return nil, nil
 	}
 	if err != nil {

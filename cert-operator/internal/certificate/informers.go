@@ -2,6 +2,7 @@ package certificate
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,6 +88,10 @@ func stripManagedFields(obj any) (any, error) {
 			cond := &c.Status.Conditions[i]
 			cond.Type, cond.Reason = interned.get(cond.Type), interned.get(cond.Reason)
 		}
+		// Every Certificate of a CA reports the same root and trusted roots: one value per
+		// root, one list per trust bundle.
+		c.Status.RootFingerprintSHA256 = interned.get(c.Status.RootFingerprintSHA256)
+		c.Status.TrustedRootsSHA256 = internedLists.get(c.Status.TrustedRootsSHA256)
 	}
 	return obj, nil
 }
@@ -113,6 +118,37 @@ func (p *stringPool) get(s string) string {
 	}
 	p.m[s] = s
 	return s
+}
+
+// internedLists holds the lists of strings that many cached objects repeat (the trusted roots
+// of every Certificate of a CA), keyed by their content. The cache never changes what it holds
+// (the controller works on copies), so objects may share one list.
+var internedLists = &listPool{m: map[string][]string{}}
+
+// listPool is a set of shared string lists.
+type listPool struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+// get returns the pool's copy of list (its strings interned too), adding it when it is new;
+// an empty list is returned as it is.
+func (p *listPool) get(list []string) []string {
+	if len(list) == 0 {
+		return list
+	}
+	key := strings.Join(list, "\x00")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if known, ok := p.m[key]; ok {
+		return known
+	}
+	shared := make([]string, len(list))
+	for i, s := range list {
+		shared[i] = interned.get(s)
+	}
+	p.m[key] = shared
+	return shared
 }
 
 // sharedLabelValues are the labels whose values repeat across objects.

@@ -2,8 +2,10 @@ package certificate
 
 import (
 	"crypto/x509"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -156,5 +158,26 @@ func TestCachedViewDecidesAsTheLiveSecret(t *testing.T) {
 			assert.Same(t, d.trust, facts.facts["secret-2"].trust, "the roots of one ca.crt and their fingerprints are kept once")
 			assert.Len(t, facts.trusts, 1)
 		})
+	}
+}
+
+func TestCachedCertificatesShareTheirRoots(t *testing.T) {
+	a, b := &v1alpha1.Certificate{}, &v1alpha1.Certificate{}
+	for _, c := range []*v1alpha1.Certificate{a, b} {
+		// Built apart, as two decoded objects are.
+		c.Status.RootFingerprintSHA256 = strings.Repeat("ab", 32)
+		c.Status.TrustedRootsSHA256 = []string{strings.Repeat("ab", 32), strings.Repeat("cd", 32)}
+		if _, err := stripManagedFields(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if unsafe.StringData(a.Status.RootFingerprintSHA256) != unsafe.StringData(b.Status.RootFingerprintSHA256) {
+		t.Error("two cached Certificates under one root keep two copies of its fingerprint")
+	}
+	if &a.Status.TrustedRootsSHA256[0] != &b.Status.TrustedRootsSHA256[0] {
+		t.Error("two cached Certificates trusting one bundle keep two lists of its roots")
+	}
+	if got := b.Status.TrustedRootsSHA256; len(got) != 2 || got[1] != strings.Repeat("cd", 32) {
+		t.Errorf("the shared list is %v, want both roots in order", got)
 	}
 }
