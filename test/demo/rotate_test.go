@@ -100,7 +100,12 @@ func TestRotateRoot(t *testing.T) {
 		t.Errorf("etcd health before the rotation: %q", rep.initialHealth)
 	}
 	restartedFor := map[string][]string{}
-	for _, r := range rep.restarts {
+	for i, r := range rep.restarts {
+		if i > 0 {
+			if prev := rep.restarts[i-1]; r.at.Before(prev.at.Add(prev.took)) {
+				t.Errorf("%s restarted at %v, before %s was back (%v + %v): not one at a time", r.component, r.at, prev.component, prev.at, prev.took)
+			}
+		}
 		if len(r.etcdHealth) != guestEtcdMembers || countHealthy(r.etcdHealth) != guestEtcdMembers {
 			t.Errorf("after restarting %s (%s): etcd health %q", r.component, r.why, r.etcdHealth)
 		}
