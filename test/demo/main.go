@@ -8,6 +8,9 @@
 // to Vault with their tokens), applies deploy/examples and waits until every object is Ready.
 // Then it boots a second etcd and kube-apiserver from nothing but the issued certificates and
 // runs `kubectl get namespaces` against it with the issued system:masters certificate.
+// With --rotate-root it then rotates the CA's root under a guest cluster of three etcd members
+// and two kube-apiservers on Certificates of their own, rolled one component at a time while
+// a prober that trusts the old root only keeps asking it for its namespaces (rotate.go).
 //
 // It keeps running until Ctrl-C (or exits after the proof with --exit or DEMO_EXIT=1) and stops
 // everything it started. Everything lives in the state directory (default .local/demo):
@@ -78,7 +81,7 @@ func main() {
 	flag.BoolVar(&o.exit, "exit", exitDefault, "exit 0 after the proof instead of running until Ctrl-C (also DEMO_EXIT=1)")
 	flag.BoolVar(&o.rebuild, "rebuild", false, "build the operators even if their binaries exist")
 	flag.BoolVar(&o.rotateRoot, "rotate-root", false, "after the proof, rotate the CA's root under a running guest cluster (3 etcd members, 2 kube-apiservers) rolled one component at a time, while a prober trusting the old root only asks it for its namespaces every 200ms")
-	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for everything after the builds, up to and including the proof (a first build of the operators and tools has no limit)")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for everything after the builds, up to and including the proof and, with --rotate-root, the rotation (a first build of the operators and tools has no limit)")
 	down := flag.Bool("down", false, "stop a demo left running in --dir and exit")
 	flag.Parse()
 	if o.dir, err = filepath.Abs(o.dir); err == nil {
