@@ -70,7 +70,7 @@ e2e: tools ## Run the end-to-end test: deploy/ applied with kubectl, both operat
 	cd test && go test -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) -v -count=1 ./e2e/...
 
 .PHONY: demo
-demo: ## Run everything locally and boot an API server from the issued certificates (DEMO_EXIT=1: exit after).
+demo: ## Run everything locally and boot an API server from the issued certificates (DEMO_EXIT=1: exit after; DEMO_FLAGS=--rotate-root: then rotate the root under a guest cluster).
 	@mkdir -p $(BIN)
 	cd test && go build -o $(BIN)/clusterpki-demo ./demo
 	$(BIN)/clusterpki-demo --bin-dir $(BIN) --rebuild $(DEMO_FLAGS)

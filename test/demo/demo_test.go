@@ -37,6 +37,7 @@ const (
 // so the builds together outlast --timeout. The demo must build them outside that deadline,
 // showing which tool builds and for how long at least every ten seconds, and then succeed.
 func TestDemo(t *testing.T) {
+	t.Parallel() // mostly the stand-in builds' waiting: it overlaps TestRotateRoot
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Fatalf("the demo needs kubectl on PATH: %v", err)
 	}

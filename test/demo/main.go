@@ -8,6 +8,9 @@
 // to Vault with their tokens), applies deploy/examples and waits until every object is Ready.
 // Then it boots a second etcd and kube-apiserver from nothing but the issued certificates and
 // runs `kubectl get namespaces` against it with the issued system:masters certificate.
+// With --rotate-root it then rotates the CA's root under a guest cluster of three etcd members
+// and two kube-apiservers on Certificates of their own, rolled one component at a time while
+// a prober that trusts the old root only keeps asking it for its namespaces (rotate.go).
 //
 // It keeps running until Ctrl-C (or exits after the proof with --exit or DEMO_EXIT=1) and stops
 // everything it started. Everything lives in the state directory (default .local/demo):
@@ -28,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/test/kit/pod"
 	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
@@ -58,7 +62,9 @@ type options struct {
 	namespace string // namespace deploy/examples is applied to
 	exit      bool   // exit after the proof instead of waiting for Ctrl-C
 	rebuild   bool   // build the operators even if present
-	timeout   time.Duration
+	// rotateRoot runs the root rotation proof after the usual one (see rotate.go).
+	rotateRoot bool
+	timeout    time.Duration
 }
 
 func main() {
@@ -74,7 +80,8 @@ func main() {
 	flag.StringVar(&o.namespace, "namespace", "tenant-a", "namespace the examples are applied to")
 	flag.BoolVar(&o.exit, "exit", exitDefault, "exit 0 after the proof instead of running until Ctrl-C (also DEMO_EXIT=1)")
 	flag.BoolVar(&o.rebuild, "rebuild", false, "build the operators even if their binaries exist")
-	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for everything after the builds, up to and including the proof (a first build of the operators and tools has no limit)")
+	flag.BoolVar(&o.rotateRoot, "rotate-root", false, "after the proof, rotate the CA's root under a running guest cluster (3 etcd members, 2 kube-apiservers) rolled one component at a time, while a prober trusting the old root only asks it for its namespaces every 200ms")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for everything after the builds, up to and including the proof and, with --rotate-root, the rotation (a first build of the operators and tools has no limit)")
 	down := flag.Bool("down", false, "stop a demo left running in --dir and exit")
 	flag.Parse()
 	if o.dir, err = filepath.Abs(o.dir); err == nil {
@@ -106,6 +113,8 @@ type demo struct {
 	env       *testenv.Env
 	procs     *procGroup
 	operators []*pod.Pod
+	guest     *guest          // --rotate-root: the guest cluster
+	rotation  *rotationReport // --rotate-root: what the rotation proof saw
 	steps     int
 	started   time.Time
 }
@@ -238,8 +247,38 @@ func (d *demo) setUp(sigCtx context.Context) error {
 		return err
 	}
 	d.printProof(answer)
+	if d.opts.rotateRoot {
+		if err := d.proveRotation(ctx); err != nil {
+			return err
+		}
+	}
 	d.printWhere()
 	return nil
+}
+
+// proveRotation is --rotate-root: the guest cluster's Certificates, the guest cluster, then the
+// root rotation it keeps answering through (rotate.go).
+func (d *demo) proveRotation(ctx context.Context) error {
+	if err := d.step("Issue a guest cluster's certificates (3 etcd members, 2 kube-apiservers) and set rotationOverlap "+guestRotationOverlap, d.logPath("kubectl"), func() (string, error) {
+		return d.issueGuestCertificates(ctx)
+	}); err != nil {
+		return err
+	}
+	if err := d.step("Boot the guest cluster from them, a TCP forwarder in front of its kube-apiservers, and a prober that trusts the old root only", d.logPath("guest-kube-apiserver-0"), func() (string, error) {
+		return d.bootGuest(ctx)
+	}); err != nil {
+		return err
+	}
+	err := d.step("Rotate the root (kubectl annotate ... "+v1alpha1.AnnotationRotateRoot+"=...) and roll the guest cluster one component at a time", d.logPath("kubectl"), func() (string, error) {
+		rep, err := d.rotateRoot(ctx)
+		d.rotation = rep
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d restarts, %d requests, %d failed", len(rep.restarts), rep.probes, len(rep.failures)), nil
+	})
+	d.printRotation(d.rotation)
+	return err
 }
 
 // prepareDir stops a demo left running in the state directory and makes it afresh.
@@ -294,6 +333,9 @@ func (d *demo) wait(ctx context.Context) error {
 // shutdown stops everything the demo started, newest first.
 func (d *demo) shutdown() {
 	start := time.Now()
+	if d.guest != nil {
+		d.guest.stop()
+	}
 	d.procs.stopAll()
 	if d.env != nil {
 		if err := d.env.Stop(); err != nil {
@@ -306,15 +348,19 @@ func (d *demo) shutdown() {
 }
 
 func (d *demo) printWhere() {
+	guest := "" // --rotate-root only: the guest cluster, through the forwarder
+	if d.guest != nil && d.guest.prober != nil {
+		guest = fmt.Sprintf("  guest cluster, issued admin cert        %s  (--rotate-root)\n", d.guest.prober.kubeconfig)
+	}
 	fmt.Fprintf(d.out, `
 Where things are:
   local control plane, admin kubeconfig   %s
   second API server, issued admin cert    %s
-  KUBECONFIG, VAULT_ADDR, VAULT_TOKEN     %s  (source it)
+%s  KUBECONFIG, VAULT_ADDR, VAULT_TOKEN     %s  (source it)
   logs                                    %s/*.log, %s/*.log
 Try: KUBECONFIG=%s kubectl get pkica,pkicert -n %s
      PATH="$PWD/bin:$PATH" KUBECONFIG=%s kubectl clusterpki status -n %s   (after make plugin)
-`, d.env.Kubeconfig, d.path("proof", "kubeconfig"), d.path("env"),
+`, d.env.Kubeconfig, d.path("proof", "kubeconfig"), guest, d.path("env"),
 		d.path("logs"), d.path("cluster"),
 		relToCwd(d.env.Kubeconfig), d.opts.namespace, relToCwd(d.env.Kubeconfig), d.opts.namespace)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,32 @@ func (g *procGroup) add(p *proc.Process) error {
 	g.procs = append(g.procs, p)
 	g.mu.Unlock()
 	return g.recordPID(p.Pid(), p.Name)
+}
+
+// stop stops p and forgets it, so that check does not report a program the demo stopped on
+// purpose (a guest component being restarted). Its line stays in the pid file: stopLeftovers
+// skips pids that no longer run the demo's programs.
+func (g *procGroup) stop(p *proc.Process) {
+	g.mu.Lock()
+	g.procs = slices.DeleteFunc(g.procs, func(q *proc.Process) bool { return q == p })
+	g.mu.Unlock()
+	p.Stop()
+}
+
+// stopWithin is stop with a grace period shorter than proc.StopTimeout: SIGTERM, then SIGKILL
+// after grace, as a pod's terminationGracePeriodSeconds would.
+func (g *procGroup) stopWithin(p *proc.Process, grace time.Duration) {
+	stopped := make(chan struct{})
+	go func() {
+		g.stop(p)
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		p.Kill()
+		<-stopped
+	}
 }
 
 // recordPID appends "pid name" to the pid file.

@@ -65,8 +65,15 @@ func (d *demo) buildTools(ctx context.Context) error {
 // withProgress runs f, printing line(elapsed) every testenv.ProgressInterval until it returns.
 func (d *demo) withProgress(line func(time.Duration) string, f func() error) error {
 	done := make(chan struct{})
-	defer close(done)
+	printed := make(chan struct{})
+	// The printer is gone before withProgress returns: the step prints next, to the same
+	// writer.
+	defer func() {
+		close(done)
+		<-printed
+	}()
 	go func() {
+		defer close(printed)
 		start := time.Now()
 		t := time.NewTicker(testenv.ProgressInterval)
 		defer t.Stop()

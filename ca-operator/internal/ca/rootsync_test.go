@@ -2,13 +2,17 @@ package ca
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 
 	v1alpha1 "github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/apis/contract"
@@ -144,4 +148,38 @@ func TestSyncCountsCertificatesAndWaitsForTheirTrust(t *testing.T) {
 	require.NoError(t, f.sync())
 	assert.Empty(t, v.writes())
 	assert.Empty(t, f.apiWrites(), "counts are written only when they change")
+}
+
+// TestSyncRetireOnAStaleCacheIsNoFailure: the retiring sync's status write meets a conflict
+// (the cache was behind the API server, as it is right after one of our own writes). That is
+// no failure of the CA: no Ready=False, no Warning (it read "VaultError: write status before
+// the root rotation goes on" after a real rotation), nothing retired; the next sync retires.
+func TestSyncRetireOnAStaleCacheIsNoFailure(t *testing.T) {
+	v := newFakeVault()
+	f := provisioned(t, v, requestRootRotation)
+	require.NoError(t, f.sync())
+	require.Equal(t, v1alpha1.RootRotationOverlap, f.get(t).Status.RootRotation.Phase)
+	f.settle(t)
+	f.events()
+
+	conflicts := 0
+	f.client.PrependReactor("update", "certificateauthorities", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "status" || conflicts > 0 {
+			return false, nil, nil
+		}
+		conflicts++
+		return true, nil, apierrors.NewConflict(v1alpha1.Resource("certificateauthorities"), "ca", errors.New("the object has been modified"))
+	})
+	f.c.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	require.NoError(t, f.sync(), "a conflict is retried, not a failure")
+	assert.Equal(t, 1, conflicts)
+	assert.Empty(t, f.events(), "no Warning for a conflict")
+	assert.Equal(t, contract.ReasonProvisioned, f.ready(t).Reason)
+	assert.Equal(t, v1alpha1.RootRotationOverlap, f.get(t).Status.RootRotation.Phase, "nothing recorded")
+	assert.Len(t, v.mounts[rootMount].issuers, 3, "nothing retired before the retiring is recorded")
+
+	f.settle(t)
+	require.NoError(t, f.sync())
+	assert.Equal(t, v1alpha1.RootRotationCompleted, f.get(t).Status.RootRotation.Phase)
+	assert.Equal(t, []string{"Normal RootRetired"}, reasons(f.events()))
 }

@@ -53,6 +53,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err == nil {
 		err = c.ensureConfigMap(ctx, ca, status, status.TrustBundle)
 	}
+	if apierrors.IsConflict(err) {
+		// The cache was behind the API server (most often our own last status write, whose
+		// echo brings no sync): nothing failed, so no Ready=False and no Warning; look again
+		// once the cache has caught up.
+		c.log.WithFields(logrus.Fields{"ca": ca.Name, "namespace": ca.Namespace}).WithError(err).Info("CertificateAuthority changed during the sync; looking again")
+		c.queue.EnqueueAfter(key, time.Second)
+		return nil
+	}
 	if err != nil {
 		return c.failed(ctx, ca, status, now, err)
 	}
