@@ -301,11 +301,21 @@ func TestKubectlExplainAndPrinterColumns(t *testing.T) {
 
 	ns := namespace(t, "columns")
 	client := dynamic.NewForConfigOrDie(env.RESTConfig)
-	_, err := client.Resource(caGVR).Namespace(ns).Create(context.Background(), object(t, validCA), metav1.CreateOptions{})
+	created, err := client.Resource(caGVR).Namespace(ns).Create(context.Background(), object(t, validCA), metav1.CreateOptions{})
+	require.NoError(t, err)
+	// A root that ends in the future: a date column would print it as <invalid> (kubectl shows
+	// dates as ages), so Expires prints the time itself.
+	require.NoError(t, unstructured.SetNestedMap(created.Object, map[string]any{
+		"serialNumber": "01", "fingerprintSHA256": strings.Repeat("ab", 32),
+		"notBefore": "2026-01-01T00:00:00Z", "notAfter": "2036-01-01T00:00:00Z",
+	}, "status", "root"))
+	_, err = client.Resource(caGVR).Namespace(ns).UpdateStatus(context.Background(), created, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	_, err = client.Resource(certGVR).Namespace(ns).Create(context.Background(), object(t, validCert), metav1.CreateOptions{})
 	require.NoError(t, err)
 	out := kubectl(t, "get", "pkica,pkicert", "-n", ns)
+	assert.Contains(t, out, "2036-01-01T00:00:00Z")
+	assert.NotContains(t, out, "<invalid>")
 	for _, col := range []string{"READY", "CLUSTER", "EXPIRES", "ROTATION", "CA", "SECRET", "NOT AFTER", "AGE", "c1", "cert-tls"} {
 		assert.Contains(t, out, col)
 	}

@@ -28,7 +28,7 @@ const (
 // +kubebuilder:printcolumn:name="CA",type=string,JSONPath=`.spec.caRef.name`
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.spec.secretName`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
-// +kubebuilder:printcolumn:name="Not After",type=date,JSONPath=`.status.notAfter`
+// +kubebuilder:printcolumn:name="Not After",type=string,JSONPath=`.status.notAfter`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // Certificate is a key pair made by the cert-operator and signed by a CertificateAuthority's

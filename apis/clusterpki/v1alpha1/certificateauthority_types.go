@@ -42,7 +42,7 @@ type ExtKeyUsage string
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.spec.clusterID`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.root.notAfter`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.root.notAfter`
 // +kubebuilder:printcolumn:name="Rotation",type=string,JSONPath=`.status.rootRotation.phase`
 // +kubebuilder:printcolumn:name="Moved",type=integer,JSONPath=`.status.rootRotation.moved`,priority=1
 // +kubebuilder:printcolumn:name="Total",type=integer,JSONPath=`.status.rootRotation.total`,priority=1
