@@ -135,7 +135,7 @@ func TestRootRotationPhases(t *testing.T) {
 	for _, n := range names {
 		newCertificate(t, ns, n, "rr", oldFP, []string{oldFP})
 	}
-	// A Certificate of another CA, and one not Ready, count for nothing.
+	// A Certificate of another CA, and one never issued, count for nothing.
 	newCertificate(t, ns, "other", "elsewhere", oldFP, []string{oldFP})
 	_, err := client.ClusterpkiV1alpha1().Certificates(ns).Create(context.Background(), &v1alpha1.Certificate{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pending"},
@@ -165,7 +165,7 @@ func TestRootRotationPhases(t *testing.T) {
 	assert.Equal(t, trusting.Status.TrustBundle, cmPEM, "the ConfigMap holds the bundle")
 	newRoot := bundle[1]
 	require.Equal(t, rot.NewRoot.FingerprintSHA256, contract.Fingerprint(newRoot))
-	assert.Equal(t, int32(3), rot.Total, "only the CA's Ready Certificates count")
+	assert.Equal(t, int32(3), rot.Total, "only the CA's issued Certificates count")
 	assert.Equal(t, vaultRead(t, mounts.Root+"/issuer/"+rot.OldRoot.IssuerID)["issuer_id"], vaultRead(t, mounts.Root+"/config/issuers")["default"])
 	assert.Equal(t, "cross-"+rot.Tag, vaultRead(t, mounts.Root+"/issuer/"+rot.CrossSigned.IssuerID)["issuer_name"])
 	cond := conditions.Get(trusting.Status.Conditions, v1alpha1.ConditionRootRotating)

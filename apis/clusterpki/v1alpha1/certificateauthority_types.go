@@ -350,7 +350,7 @@ const (
 	// and cross-signed by the old root; nothing published has changed yet.
 	RootRotationPreparing RootRotationPhase = "Preparing"
 	// RootRotationTrusting: the trust bundle (ConfigMap and every Secret's ca.crt) holds the
-	// old and the new root; issuance still runs under the old root until every Ready
+	// old and the new root; issuance still runs under the old root until every issued
 	// Certificate's Secret carries the bundle (trusting = total).
 	RootRotationTrusting RootRotationPhase = "Trusting"
 	// RootRotationMoving: the new root is the root mount's default and signs a new issuing CA;
@@ -411,14 +411,17 @@ type RootRotationStatus struct {
 	// certificates issued under the new one.
 	// +optional
 	CrossSigned *CACertificateStatus `json:"crossSigned,omitempty"`
-	// trusting counts the Ready Certificates of this CA whose Secret's ca.crt is the trust bundle.
+	// trusting counts the counted Certificates (see total) whose Secret's ca.crt is the trust bundle.
 	// +optional
 	Trusting int32 `json:"trusting"`
-	// moved counts the Ready Certificates of this CA issued under the new root.
+	// moved counts the counted Certificates (see total) issued under the new root.
 	// +optional
 	Moved int32 `json:"moved"`
-	// total counts the Ready Certificates of this CA. A Certificate that is not Ready has no
-	// certificate to move; it is issued under the current root once it can be.
+	// total counts the Certificates of this CA that hold a certificate (their
+	// status.rootFingerprintSHA256 is set), Ready or not: one whose re-issue fails still chains
+	// to the old root, so it holds the rotation (a Warning RootRotationStalled names it) rather
+	// than lose its trust at retirement; fix or delete it to let the rotation go on. A
+	// Certificate never issued has nothing to move; it is issued under the current root.
 	// +optional
 	Total int32 `json:"total"`
 	// overlapEnd is when the old root leaves the trust bundle (set when the last Certificate moved).

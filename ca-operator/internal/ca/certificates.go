@@ -13,7 +13,7 @@ import (
 )
 
 // The ca-operator reads Certificates only to count, during a root rotation, how many of a CA's
-// Ready Certificates trust the bundle and how many moved to the new root. Its cache keeps of
+// issued Certificates trust the bundle and how many moved to the new root. Its cache keeps of
 // each Certificate only what that count needs (stripCertificate), so that it stays small with
 // tens of thousands of them, and indexes them by the CA they name.
 
@@ -118,9 +118,9 @@ func (c *Controller) certificateChanged(oldObj, newObj any) {
 	}
 }
 
-// rootCounts counts the Certificates of the CA namespace/name: Ready ones (Total), those whose
-// trusted roots are bundleFPs (Trusting), and those issued under the root newRootFP (Moved).
-// notTrusting and notMoved name, sorted, the Ready ones not counted in each.
+// rootCounts counts the Certificates of the CA namespace/name: those that hold a certificate
+// (Total), those whose trusted roots are bundleFPs (Trusting), and those issued under the root
+// newRootFP (Moved). notTrusting and notMoved name, sorted, the counted ones missing from each.
 func (c *Controller) rootCounts(namespace, name string, bundleFPs []string, newRootFP string) (n RootCounts, notTrusting, notMoved []string) {
 	objs, err := c.certIndexer.ByIndex(caRefIndex, caRefKey(namespace, name))
 	if err != nil {
@@ -128,7 +128,11 @@ func (c *Controller) rootCounts(namespace, name string, bundleFPs []string, newR
 	}
 	for _, obj := range objs {
 		cert, ok := obj.(*v1alpha1.Certificate)
-		if !ok || !conditions.IsTrue(cert.Status.Conditions, v1alpha1.ConditionReady) {
+		// Every Certificate that holds a certificate counts, Ready or not: one whose re-issue
+		// fails still chains to the old root, and retiring that root would cut it off. It
+		// holds the rotation, and RootRotationStalled names it. One never issued has nothing
+		// to move.
+		if !ok || cert.Status.RootFingerprintSHA256 == "" {
 			continue
 		}
 		n.Total++

@@ -127,7 +127,7 @@ type RootView struct {
 	Cross *issuer
 }
 
-// RootCounts are the Ready Certificates of a CA (Total), those whose Secret's ca.crt is the
+// RootCounts are the Certificates of a CA that hold a certificate (Total), those whose Secret's ca.crt is the
 // trust bundle (Trusting) and those issued under the new root (Moved).
 type RootCounts struct {
 	Trusting, Moved, Total int32

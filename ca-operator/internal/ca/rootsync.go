@@ -239,7 +239,7 @@ func (c *Controller) enterRootPhase(ca *v1alpha1.CertificateAuthority, plan *Pla
 	switch phase {
 	case v1alpha1.RootRotationTrusting:
 		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonTrustPublished,
-			"the trust bundle (ConfigMap %s, status.trustBundle) holds the old root %s and the new root %s; issuance moves once every Ready Certificate's Secret carries it",
+			"the trust bundle (ConfigMap %s, status.trustBundle) holds the old root %s and the new root %s; issuance moves once every issued Certificate's Secret carries it",
 			contract.ConfigMapName(ca.Name), rot.OldRoot.FingerprintSHA256, contract.Fingerprint(v.NewRoot.Cert))
 	case v1alpha1.RootRotationMoving:
 		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonIssuanceMoved,
@@ -247,7 +247,7 @@ func (c *Controller) enterRootPhase(ca *v1alpha1.CertificateAuthority, plan *Pla
 			contract.Fingerprint(v.NewRoot.Cert), plan.Mounts.Root)
 	case v1alpha1.RootRotationOverlap:
 		c.recorder.Eventf(ca, corev1.EventTypeNormal, ReasonRootRotationOverlap,
-			"every Ready Certificate is issued under the new root; both roots stay trusted for %s", plan.RotationOverlap)
+			"every Certificate is issued under the new root; both roots stay trusted for %s", plan.RotationOverlap)
 	}
 }
 

@@ -183,3 +183,30 @@ func TestSyncRetireOnAStaleCacheIsNoFailure(t *testing.T) {
 	assert.Equal(t, v1alpha1.RootRotationCompleted, f.get(t).Status.RootRotation.Phase)
 	assert.Equal(t, []string{"Normal RootRetired"}, reasons(f.events()))
 }
+
+// TestSyncCountsEveryIssuedCertificate: a Certificate whose re-issue fails (Ready=False) still
+// holds a certificate of the old root, so it counts and holds the rotation; one never issued
+// (no root reported) has nothing to move and does not count.
+func TestSyncCountsEveryIssuedCertificate(t *testing.T) {
+	v := newFakeVault()
+	f := provisioned(t, v, requestRootRotation)
+	oldFP := f.get(t).Status.Root.FingerprintSHA256
+	for name, st := range map[string]v1alpha1.CertificateStatus{
+		"ready":   {RootFingerprintSHA256: oldFP, TrustedRootsSHA256: []string{oldFP}, Conditions: []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue}}},
+		"failing": {RootFingerprintSHA256: oldFP, TrustedRootsSHA256: []string{oldFP}, Conditions: []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse}}},
+		"never":   {Conditions: []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse}}},
+	} {
+		_, err := f.client.ClusterpkiV1alpha1().Certificates("team-a").Create(context.Background(), &v1alpha1.Certificate{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: name},
+			Spec:       v1alpha1.CertificateSpec{CARef: v1alpha1.CARef{Name: "ca"}},
+			Status:     st,
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return len(f.c.certIndexer.List()) == 3 }, 5*time.Second, 5*time.Millisecond)
+
+	require.NoError(t, f.sync())
+	rot := f.get(t).Status.RootRotation
+	assert.Equal(t, v1alpha1.RootRotationTrusting, rot.Phase, "the failing Certificate's Secret must carry the bundle too")
+	assert.Equal(t, int32(2), rot.Total, "the Ready and the failing Certificate count, the one never issued does not")
+}

@@ -52,12 +52,15 @@ type RootRotationStatusApplyConfiguration struct {
 	// issued chain carries it, so a client that trusts only the old root still accepts
 	// certificates issued under the new one.
 	CrossSigned *CACertificateStatusApplyConfiguration `json:"crossSigned,omitempty"`
-	// trusting counts the Ready Certificates of this CA whose Secret's ca.crt is the trust bundle.
+	// trusting counts the counted Certificates (see total) whose Secret's ca.crt is the trust bundle.
 	Trusting *int32 `json:"trusting,omitempty"`
-	// moved counts the Ready Certificates of this CA issued under the new root.
+	// moved counts the counted Certificates (see total) issued under the new root.
 	Moved *int32 `json:"moved,omitempty"`
-	// total counts the Ready Certificates of this CA. A Certificate that is not Ready has no
-	// certificate to move; it is issued under the current root once it can be.
+	// total counts the Certificates of this CA that hold a certificate (their
+	// status.rootFingerprintSHA256 is set), Ready or not: one whose re-issue fails still chains
+	// to the old root, so it holds the rotation (a Warning RootRotationStalled names it) rather
+	// than lose its trust at retirement; fix or delete it to let the rotation go on. A
+	// Certificate never issued has nothing to move; it is issued under the current root.
 	Total *int32 `json:"total,omitempty"`
 	// overlapEnd is when the old root leaves the trust bundle (set when the last Certificate moved).
 	OverlapEnd *v1.Time `json:"overlapEnd,omitempty"`
