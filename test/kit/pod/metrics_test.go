@@ -21,7 +21,7 @@ clusterpki_leader_is_leader{lease="other"} 0
 		want      float64
 		wantFound bool
 	}{
-		"a family without labels":                 {name: "clusterpki_rotation_reissues_total", want: 7, wantFound: true},
+		"a family without labels":                  {name: "clusterpki_rotation_reissues_total", want: 7, wantFound: true},
 		"labels are summed over":                   {name: "clusterpki_leader_is_leader", want: 1, wantFound: true},
 		"a family nothing serves is absent, not 0": {name: "clusterpki_missing", want: 0, wantFound: false},
 	}
