@@ -102,7 +102,7 @@ func (k *killTest) run(ctx context.Context, t *testing.T, ops *operators) {
 
 	var report []string
 	for _, c := range k.cases {
-		report = append(report, fmt.Sprintf("%s killed at first sight of %s: CA was in %s; phases seen %v", c.op, c.phase, c.killedIn, c.seen))
+		report = append(report, fmt.Sprintf("%s: %s killed at first sight of %s, the CA in %s while it was dead; phases seen %v", c.ca, c.op, c.phase, c.killedIn, c.seen))
 	}
 	t.Logf("kills:\n%s", strings.Join(report, "\n"))
 	for _, c := range k.cases {
@@ -134,7 +134,11 @@ func (k *killTest) follow(ctx context.Context, t *testing.T, ops *operators, c *
 			return
 		}
 		if ca == nil {
-			return // the watch ended with ctx
+			if done {
+				return
+			}
+			t.Errorf("%s: the watch ended before the rotation completed; phases seen %v", c.ca, c.seen)
+			return
 		}
 		p := phase(ca)
 		if p != last {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/apis/contract"
@@ -72,6 +73,11 @@ func (m *trustMatrix) run(ctx context.Context, t *testing.T) {
 		v, err := readView(ctx, t, m.ns, m.name, m.certs)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if p == v1alpha1.RootRotationTrusting {
+			// Trust is refreshed after the phase begins: look again once every Secret holds the
+			// bundle, or the phase is over.
+			v = m.trustRefreshed(ctx, t, v)
 		}
 		m.check(ctx, t, fmt.Sprintf("phase %s (read in %s)", p, phase(v.ca)), v)
 		if p == v1alpha1.RootRotationCompleted {
@@ -167,6 +173,7 @@ func (m *trustMatrix) check(ctx context.Context, t *testing.T, label string, v *
 		t.Errorf("%s: %v", label, err)
 	}
 
+	refreshed := 0
 	for _, name := range sortedKeys(v.secrets) {
 		s := v.secrets[name]
 		if err := verify(s.chain, s.trust...); err != nil {
@@ -191,6 +198,9 @@ func (m *trustMatrix) check(ctx context.Context, t *testing.T, label string, v *
 		}
 		switch p {
 		case v1alpha1.RootRotationTrusting:
+			if got, want := fingerprints(s.trust...), fingerprints(m.oldRoot, newRoot); slices.Equal(got, want) {
+				refreshed++
+			}
 			if s.serial != m.before[name].serial {
 				t.Errorf("%s: Secret %s re-issued in Trusting (serial %s, was %s): trust must be refreshed in place", label, name, s.serial, m.before[name].serial)
 			}
@@ -204,6 +214,38 @@ func (m *trustMatrix) check(ctx context.Context, t *testing.T, label string, v *
 			}
 		}
 	}
+	if v.stable && p == v1alpha1.RootRotationTrusting {
+		t.Logf("%s: %d of %d Secrets hold both roots, each with its certificate unchanged", label, refreshed, len(v.secrets))
+	}
+}
+
+// trustRefreshed reads the CA's view again until every Secret's ca.crt holds the CA's
+// trust bundle while the CA is still in Trusting, or the phase has moved on, and returns the
+// last view (v if nothing is read in time).
+func (m *trustMatrix) trustRefreshed(ctx context.Context, t *testing.T, v *view) *view {
+	t.Helper()
+	last := v
+	_ = poll(ctx, 30*time.Second, func() error {
+		v, err := readView(ctx, t, m.ns, m.name, m.certs)
+		if err != nil {
+			return err
+		}
+		last = v
+		if !v.stable || phase(v.ca) != v1alpha1.RootRotationTrusting {
+			return nil
+		}
+		bundle, err := contract.TrustBundle(v.ca)
+		if err != nil {
+			return nil // check reports it
+		}
+		for _, name := range sortedKeys(v.secrets) {
+			if !slices.Equal(fingerprints(v.secrets[name].trust...), fingerprints(bundle...)) {
+				return fmt.Errorf("Secret %s ca.crt not refreshed yet", name)
+			}
+		}
+		return nil
+	})
+	return last
 }
 
 // sortedKeys returns the keys of m in order.

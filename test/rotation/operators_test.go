@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -36,10 +37,15 @@ type operators struct {
 }
 
 // startOperators starts both operators with their Deployments' arguments and waits until each
-// leads. They run until t ends; if t failed, the tail of every log they wrote is printed.
+// leads. They run until t ends; if t failed, the tail of every log they wrote is printed (the
+// whole logs stay in $CLUSTERPKI_TEST_LOGS when it names a folder).
 func startOperators(ctx context.Context, t *testing.T) *operators {
 	t.Helper()
-	o := &operators{dir: t.TempDir(), pods: map[string]*pod.Pod{},
+	dir := t.TempDir()
+	if keep := os.Getenv("CLUSTERPKI_TEST_LOGS"); keep != "" {
+		dir = keep // kept after the test, for a look at the operators' whole logs
+	}
+	o := &operators{dir: dir, pods: map[string]*pod.Pod{},
 		busy: map[string]*sync.Mutex{caOperator: {}, certOperator: {}}}
 	t.Cleanup(func() {
 		o.mu.Lock()
