@@ -67,7 +67,7 @@ func (k *killTest) run(ctx context.Context, t *testing.T, ops *operators) {
 	pki := pkiClient(t).ClusterpkiV1alpha1().CertificateAuthorities(k.ns)
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
-	events := map[*killCase]<-chan *v1alpha1.CertificateAuthority{}
+	watches := map[*killCase]*caWatch{}
 	for _, c := range k.cases {
 		ca, err := pki.Get(ctx, c.ca, metav1.GetOptions{})
 		if err != nil {
@@ -76,7 +76,7 @@ func (k *killTest) run(ctx context.Context, t *testing.T, ops *operators) {
 		if c.oldRoot, err = rootOf(ca); err != nil {
 			t.Fatal(err)
 		}
-		events[c] = watchCA(watchCtx, t, k.ns, c.ca)
+		watches[c] = watchCA(watchCtx, t, k.ns, c.ca)
 	}
 	for _, c := range k.cases {
 		if err := requestRotation(ctx, pkiClient(t), k.ns, c.ca, "kill-1"); err != nil {
@@ -92,7 +92,7 @@ func (k *killTest) run(ctx context.Context, t *testing.T, ops *operators) {
 	go func() { completing.Wait(); close(completed) }()
 	var wg sync.WaitGroup
 	for _, c := range k.cases {
-		wg.Go(func() { k.follow(ctx, t, ops, c, events[c], &completing, completed) })
+		wg.Go(func() { k.follow(ctx, t, ops, c, watches[c], &completing, completed) })
 	}
 	wg.Wait()
 	stopWatching()
@@ -112,7 +112,7 @@ func (k *killTest) run(ctx context.Context, t *testing.T, ops *operators) {
 
 // follow watches one case's CA: kills its operator at its phase, records the phases, and
 // after Completed checks that the rotation stays done until every case completed.
-func (k *killTest) follow(ctx context.Context, t *testing.T, ops *operators, c *killCase, events <-chan *v1alpha1.CertificateAuthority,
+func (k *killTest) follow(ctx context.Context, t *testing.T, ops *operators, c *killCase, w *caWatch,
 	completing *sync.WaitGroup, completed <-chan struct{}) {
 	done := false
 	defer func() {
@@ -126,7 +126,7 @@ func (k *killTest) follow(ctx context.Context, t *testing.T, ops *operators, c *
 	for {
 		var ca *v1alpha1.CertificateAuthority
 		select {
-		case ca = <-events:
+		case ca = <-w.C:
 		case <-completed:
 			return
 		case <-ctx.Done():
@@ -137,7 +137,7 @@ func (k *killTest) follow(ctx context.Context, t *testing.T, ops *operators, c *
 			if done {
 				return
 			}
-			t.Errorf("%s: the watch ended before the rotation completed; phases seen %v", c.ca, c.seen)
+			t.Errorf("%s: the watch ended before the rotation completed (%v); phases seen %v", c.ca, w.Err(), c.seen)
 			return
 		}
 		p := phase(ca)

@@ -52,14 +52,14 @@ func (m *trustMatrix) run(ctx context.Context, t *testing.T) {
 	m.check(ctx, t, "before", v)
 
 	serials := watchSerials(ctx, t, m.ns)
-	events := watchCA(ctx, t, m.ns, m.name)
+	w := watchCA(ctx, t, m.ns, m.name)
 	if err := requestRotation(ctx, pkiClient(t), m.ns, m.name, "matrix-1"); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[v1alpha1.RootRotationPhase]bool{}
 	var order []v1alpha1.RootRotationPhase
 	last := v1alpha1.RootRotationPhase("")
-	for ca := range events {
+	for ca := range w.C {
 		p := phase(ca)
 		if phaseRank[p] < phaseRank[last] {
 			t.Errorf("phase went back from %s to %s", last, p)
@@ -84,8 +84,8 @@ func (m *trustMatrix) run(ctx context.Context, t *testing.T) {
 			break
 		}
 	}
-	if ctx.Err() != nil {
-		t.Fatalf("the rotation did not complete: phases seen %v", order)
+	if last != v1alpha1.RootRotationCompleted {
+		t.Fatalf("the rotation did not complete (%v, %v): phases seen %v", ctx.Err(), w.Err(), order)
 	}
 	t.Logf("phases seen: %v", order)
 	for _, p := range []v1alpha1.RootRotationPhase{v1alpha1.RootRotationTrusting, v1alpha1.RootRotationMoving,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -158,10 +159,26 @@ func poll(ctx context.Context, limit time.Duration, check func() error) error {
 	}
 }
 
-// watchCA returns every version of CA ns/name the API server reports from now on, starting
-// with the current one, in order; the channel closes when ctx ends. A watch that breaks is
-// resumed where it stopped, so no version is missed.
-func watchCA(ctx context.Context, t *testing.T, ns, name string) <-chan *v1alpha1.CertificateAuthority {
+// caWatch follows one CertificateAuthority.
+type caWatch struct {
+	// C delivers every version of the CA the API server reports, starting with the current
+	// one, in order; it closes when the watch's context ends or the watch fails for good.
+	C <-chan *v1alpha1.CertificateAuthority
+
+	mu  sync.Mutex
+	err error
+}
+
+// Err says why C closed before the watch's context ended (nil otherwise).
+func (w *caWatch) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// watchCA follows CA ns/name from now on. A watch that breaks is resumed where it stopped, so
+// no version is missed.
+func watchCA(ctx context.Context, t *testing.T, ns, name string) *caWatch {
 	t.Helper()
 	cas := pkiClient(t).ClusterpkiV1alpha1().CertificateAuthorities(ns)
 	first, err := cas.Get(ctx, name, metav1.GetOptions{})
@@ -169,7 +186,7 @@ func watchCA(ctx context.Context, t *testing.T, ns, name string) <-chan *v1alpha
 		t.Fatal(err)
 	}
 	selector := fields.OneTermEqualSelector("metadata.name", name).String()
-	w, err := watchtools.NewRetryWatcherWithContext(ctx, first.ResourceVersion, &cache.ListWatch{
+	rw, err := watchtools.NewRetryWatcherWithContext(ctx, first.ResourceVersion, &cache.ListWatch{
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 			opts.FieldSelector = selector
 			return cas.Watch(ctx, opts)
@@ -179,19 +196,29 @@ func watchCA(ctx context.Context, t *testing.T, ns, name string) <-chan *v1alpha
 		t.Fatal(err)
 	}
 	out := make(chan *v1alpha1.CertificateAuthority, 64)
+	w := &caWatch{C: out}
+	fail := func(err error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.err = errors.Join(w.err, err)
+	}
 	go func() {
 		defer close(out)
-		defer w.Stop()
+		defer rw.Stop()
 		out <- first
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case ev, ok := <-w.ResultChan():
+			case ev, ok := <-rw.ResultChan():
 				if !ok {
+					fail(fmt.Errorf("the watch of CertificateAuthority %s/%s stopped", ns, name))
 					return
 				}
-				if ca, ok := ev.Object.(*v1alpha1.CertificateAuthority); ok && (ev.Type == watch.Added || ev.Type == watch.Modified) {
+				switch ca, isCA := ev.Object.(*v1alpha1.CertificateAuthority); {
+				case ev.Type == watch.Error:
+					fail(fmt.Errorf("watch of CertificateAuthority %s/%s: %v", ns, name, apierrors.FromObject(ev.Object)))
+				case isCA && (ev.Type == watch.Added || ev.Type == watch.Modified):
 					select {
 					case out <- ca:
 					case <-ctx.Done():
@@ -201,7 +228,7 @@ func watchCA(ctx context.Context, t *testing.T, ns, name string) <-chan *v1alpha
 			}
 		}
 	}()
-	return out
+	return w
 }
 
 // reissue is a Secret seen with a certificate of a new serial number.

@@ -327,8 +327,9 @@ func checkVaultAfter(ctx context.Context, t *testing.T, ca *v1alpha1.Certificate
 
 // auditEntry is the part of a Vault audit log line the tests read.
 type auditEntry struct {
-	Type    string `json:"type"`
-	Error   string `json:"error"`
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	Error   string    `json:"error"`
 	Request struct {
 		Path string         `json:"path"`
 		Data map[string]any `json:"data"`
@@ -407,4 +408,32 @@ func rootRotations(ctx context.Context, mount, name string) (rotations, error) {
 		}
 	}
 	return r, s.Err()
+}
+
+// signRequests returns when Vault received each sign request on the issuing mount since
+// since, in order, from its audit log.
+func signRequests(mount string, since time.Time) ([]time.Time, error) {
+	f, err := os.Open(auditLog)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	prefix := strings.TrimSuffix(mount, "/") + "/sign/"
+	var out []time.Time
+	s := bufio.NewScanner(f)
+	s.Buffer(make([]byte, 0, 1<<20), 16<<20)
+	for s.Scan() {
+		if !strings.Contains(s.Text(), prefix) {
+			continue
+		}
+		var e auditEntry
+		if err := json.Unmarshal(s.Bytes(), &e); err != nil {
+			return nil, fmt.Errorf("audit log: %w", err)
+		}
+		if e.Type == "request" && strings.HasPrefix(e.Request.Path, prefix) && !e.Time.Before(since) {
+			out = append(out, e.Time)
+		}
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out, s.Err()
 }
