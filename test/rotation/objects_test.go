@@ -181,12 +181,18 @@ func (w *caWatch) Err() error {
 func watchCA(ctx context.Context, t *testing.T, ns, name string) *caWatch {
 	t.Helper()
 	cas := pkiClient(t).ClusterpkiV1alpha1().CertificateAuthorities(ns)
-	first, err := cas.Get(ctx, name, metav1.GetOptions{})
+	selector := fields.OneTermEqualSelector("metadata.name", name).String()
+	// The watch starts at the list's resourceVersion, which is now: the object's own may be
+	// older than what the API server's watch cache still holds (410 Gone).
+	list, err := cas.List(ctx, metav1.ListOptions{FieldSelector: selector})
 	if err != nil {
 		t.Fatal(err)
 	}
-	selector := fields.OneTermEqualSelector("metadata.name", name).String()
-	rw, err := watchtools.NewRetryWatcherWithContext(ctx, first.ResourceVersion, &cache.ListWatch{
+	if len(list.Items) != 1 {
+		t.Fatalf("CertificateAuthority %s/%s: %d found", ns, name, len(list.Items))
+	}
+	first := &list.Items[0]
+	rw, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 			opts.FieldSelector = selector
 			return cas.Watch(ctx, opts)
