@@ -59,7 +59,8 @@ func prepareKillTest(ctx context.Context, t *testing.T) *killTest {
 // same operator to finish lands later). Every operator kill interrupts every rotation under
 // way, the other tests' too. Each rotation must then go through its phases in order, complete,
 // stay completed, and leave exactly one new root: one issuer and one key in the root mount,
-// and exactly one successful root/rotate/internal in Vault's audit log.
+// and in Vault's audit log root/rotate/internal asked only under the rotation's name, exactly
+// one such request succeeding (see checkOneRootMade for a request a kill cut off).
 func (k *killTest) run(ctx context.Context, t *testing.T, ops *operators) {
 	for _, c := range k.cases {
 		waitReady(ctx, t, k.ns, c.ca, c.certs)

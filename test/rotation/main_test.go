@@ -12,12 +12,13 @@
 //     and the Secret's own ca.crt; trust is refreshed in place, each Secret re-issued once.
 //   - KilledInEveryPhase: each operator is SIGKILLed when a CA first reaches each phase and
 //     started again; every rotation completes once, with exactly one new root in Vault.
+//   - ReissueRateBound: the cert-operator's --rotation-reissue-interval, observed on Secrets
+//     and on Vault's audit log, and its counter of bounded re-issues.
 //   - TenantBoundary: a tenant may request its own rotation, and nothing more.
-//   - ReissueRateBound: the cert-operator's --rotation-reissue-interval, observed on Secrets.
 //
-// The first three run in parallel (rotations take at least rotationOverlap, 1m), and the
-// operators' kills hit every rotation under way; the rate bound runs last with a cert-operator
-// of its own, since the bound is one bucket per process.
+// The matrix, the kills and the boundary run at the same time (a rotation takes at least
+// rotationOverlap, 1m), and the operators' kills hit every rotation under way; the rate bound
+// runs last with a cert-operator of its own, since the bound is one bucket per process.
 package rotation
 
 import (
