@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -198,47 +196,6 @@ func labelledAsCertificates(cert string) map[string]string {
 // labelledAsCAs returns the labels the ca-operator puts on the ConfigMap of CA ca.
 func labelledAsCAs(ca string) map[string]string {
 	return map[string]string{v1alpha1.LabelManagedBy: "clusterpki", v1alpha1.LabelCertificateAuthority: ca}
-}
-
-// aggregateBuiltinRoles plays kube-controller-manager's clusterrole-aggregation controller,
-// which the local control plane does not run: each of the built-in view, edit and admin
-// ClusterRoles gets the rules of every ClusterRole its own aggregationRule selects, as the API
-// server has them. In that order, so view's rules reach edit and edit's reach admin, as they
-// do in a cluster once the controller has converged.
-func aggregateBuiltinRoles(ctx context.Context) error {
-	roles := env.KubeClient.RbacV1().ClusterRoles()
-	for _, name := range []string{"view", "edit", "admin"} {
-		role, err := roles.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if role.AggregationRule == nil {
-			return fmt.Errorf("built-in ClusterRole %s has no aggregationRule", name)
-		}
-		var rules []rbacv1.PolicyRule
-		for _, sel := range role.AggregationRule.ClusterRoleSelectors {
-			list, err := roles.List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(&sel)})
-			if err != nil {
-				return err
-			}
-			slices.SortFunc(list.Items, func(a, b rbacv1.ClusterRole) int { return strings.Compare(a.Name, b.Name) })
-			for _, source := range list.Items {
-				if source.Name == name {
-					continue
-				}
-				for _, r := range source.Rules {
-					if !slices.ContainsFunc(rules, func(have rbacv1.PolicyRule) bool { return equality.Semantic.DeepEqual(have, r) }) {
-						rules = append(rules, r)
-					}
-				}
-			}
-		}
-		role.Rules = rules
-		if _, err := roles.Update(ctx, role, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("aggregate ClusterRole %s: %w", name, err)
-		}
-	}
-	return nil
 }
 
 // waitForPolicies waits until the API server enforces every shipped policy: policies and their

@@ -6,7 +6,7 @@
 //
 // The local control plane runs no kube-controller-manager, so nothing fills the built-in
 // aggregated ClusterRoles (admin, edit, view); the test plays that controller's part (see
-// aggregateBuiltinRoles), reading the selectors from the API server's own roles.
+// site.AggregateBuiltinRoles), reading the selectors from the API server's own roles.
 package boundary
 
 import (
@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clusterpki/clusterpki/test/kit/site"
 	"github.com/clusterpki/clusterpki/test/kit/testenv"
 )
 
@@ -41,7 +42,7 @@ func TestMain(m *testing.M) {
 		if err := applyDefault(ctx); err != nil {
 			return err
 		}
-		if err := aggregateBuiltinRoles(ctx); err != nil {
+		if err := site.AggregateBuiltinRoles(ctx, env.KubeClient); err != nil {
 			return err
 		}
 		return waitForPolicies(ctx)
