@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -237,32 +236,19 @@ func changes(secrets []string, a, b inputs) string {
 
 // writeFiles writes into dir the trust (ca.crt) and each Secret's tls.crt and tls.key.
 func (g *guest) writeFiles(dir string, secrets []string, current map[string]*corev1.Secret) error {
-	if err := writeFileAtomic(filepath.Join(dir, "ca.crt"), g.trust); err != nil {
+	if err := proc.WriteFile(filepath.Join(dir, "ca.crt"), g.trust); err != nil {
 		return err
 	}
 	for _, name := range secrets {
 		s := current[name]
-		if err := writeFileAtomic(filepath.Join(dir, name+".crt"), s.Data["tls.crt"]); err != nil {
+		if err := proc.WriteFile(filepath.Join(dir, name+".crt"), s.Data["tls.crt"]); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(dir, name+".key"), s.Data["tls.key"]); err != nil {
+		if err := proc.WriteFile(filepath.Join(dir, name+".key"), s.Data["tls.key"]); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// writeFileAtomic replaces path with data in one rename, so a reader sees the old or the new
-// file, never a part.
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // monitorSecrets are the Secrets of the demo's own health checks: the etcd client certificate
@@ -517,10 +503,10 @@ func (g *guest) boot(ctx context.Context, current map[string]*corev1.Secret) err
 		return fmt.Errorf("Secret %s/%s tls.key: %w", g.ns, secretSASigner, err)
 	}
 	sa := filepath.Join(g.dir, "service-account")
-	if err := writeFileAtomic(filepath.Join(sa, "service-account.key"), key); err != nil {
+	if err := proc.WriteFile(filepath.Join(sa, "service-account.key"), key); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(sa, "service-account.pub"), pub); err != nil {
+	if err := proc.WriteFile(filepath.Join(sa, "service-account.pub"), pub); err != nil {
 		return err
 	}
 	if err := g.refreshMonitor(current); err != nil {
@@ -576,7 +562,7 @@ func (g *guest) startProber(ctx context.Context, current map[string]*corev1.Secr
 func (g *guest) setProberTrust(pem []byte) error {
 	g.filesMu.Lock()
 	defer g.filesMu.Unlock()
-	return writeFileAtomic(filepath.Join(g.dir, "prober", "ca.crt"), pem)
+	return proc.WriteFile(filepath.Join(g.dir, "prober", "ca.crt"), pem)
 }
 
 // restart stops c, rewrites its files from current and starts it again, waiting until it is

@@ -65,7 +65,7 @@ func (d *demo) proof(ctx context.Context) (*proofResult, error) {
 	}
 	files[f("service-account.pub")] = pub
 	for p, data := range files {
-		if err := writeFile(p, data); err != nil {
+		if err := proc.WriteFile(p, data); err != nil {
 			return nil, err
 		}
 	}

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/clusterpki/clusterpki/test/kit/testenv"
+
+	"github.com/clusterpki/clusterpki/test/kit/proc"
 )
 
 // TestBootFromPKI boots the second etcd and kube-apiserver of the proof from a two-level PKI
@@ -105,7 +107,7 @@ func writeTestPKI(t *testing.T, dir string) {
 	rootCA := newTestPair(t, &x509.Certificate{Subject: pkix.Name{CommonName: "test root"}, IsCA: true}, nil, false)
 	issuing := newTestPair(t, &x509.Certificate{Subject: pkix.Name{CommonName: "test issuing"}, IsCA: true}, rootCA, false)
 	write := func(path string, data []byte) {
-		if err := writeFile(path, data); err != nil {
+		if err := proc.WriteFile(path, data); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/clusterpki/clusterpki/apis/clusterpki/v1alpha1"
 	"github.com/clusterpki/clusterpki/apis/contract"
 	clientset "github.com/clusterpki/clusterpki/apis/generated/clientset/versioned"
+
+	"github.com/clusterpki/clusterpki/test/kit/proc"
 )
 
 // The root rotation proof (--rotate-root): after the usual proof, a guest cluster of three
@@ -146,7 +148,7 @@ func (d *demo) issueGuestCertificates(ctx context.Context) (string, error) {
 		return "", err
 	}
 	file := d.path("guest", "certificates.yaml")
-	if err := writeFile(file, []byte(guestCertificates())); err != nil {
+	if err := proc.WriteFile(file, []byte(guestCertificates())); err != nil {
 		return "", err
 	}
 	if err := d.kubectl(ctx, "apply", "-n", ns, "-f", file); err != nil {
@@ -227,10 +229,10 @@ func (g *guest) refreshProberAdmin(current map[string]*corev1.Secret) error {
 	defer g.filesMu.Unlock()
 	s := current[secretAdmin]
 	pdir := filepath.Join(g.dir, "prober")
-	if err := writeFileAtomic(filepath.Join(pdir, secretAdmin+".crt"), s.Data["tls.crt"]); err != nil {
+	if err := proc.WriteFile(filepath.Join(pdir, secretAdmin+".crt"), s.Data["tls.crt"]); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(pdir, secretAdmin+".key"), s.Data["tls.key"]); err != nil {
+	if err := proc.WriteFile(filepath.Join(pdir, secretAdmin+".key"), s.Data["tls.key"]); err != nil {
 		return err
 	}
 	g.proberAdmin = serial

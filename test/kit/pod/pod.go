@@ -220,7 +220,7 @@ func (p *Pod) writeToken(ctx context.Context, t tokenFile) error {
 	if err != nil {
 		return fmt.Errorf("token of ServiceAccount %s/%s: %w", t.namespace, t.serviceAccount, err)
 	}
-	return writeFile(t.path, []byte(tok))
+	return proc.WriteFile(t.path, []byte(tok))
 }
 
 // writeVolumes writes the container's ConfigMap and projected token volumes under Root.
@@ -240,7 +240,7 @@ func (p *Pod) writeVolumes(ctx context.Context, spec corev1.PodSpec, c corev1.Co
 				return fmt.Errorf("volume %s: %w", v.Name, err)
 			}
 			for _, item := range v.ConfigMap.Items {
-				if err := writeFile(filepath.Join(dir, item.Path), []byte(cm.Data[item.Key])); err != nil {
+				if err := proc.WriteFile(filepath.Join(dir, item.Path), []byte(cm.Data[item.Key])); err != nil {
 					return err
 				}
 			}
@@ -339,19 +339,6 @@ func mountRewriter(root string, mounts []corev1.VolumeMount) func(string) string
 		}
 		return s
 	}
-}
-
-// writeFile replaces path with data (mode 0600), making its folder, so a reader never sees
-// half a file.
-func writeFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // ServiceAccount returns the pod's ServiceAccount, as whom it reaches Vault.

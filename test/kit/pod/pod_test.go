@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/clusterpki/clusterpki/test/kit/proc"
 )
 
 // manifest is a Deployment as deploy/ ships one, cut to what the runner reads.
@@ -55,7 +57,7 @@ spec:
 func TestNewWithoutCluster(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "deployment.yaml")
-	require.NoError(t, writeFile(path, []byte(manifest)))
+	require.NoError(t, proc.WriteFile(path, []byte(manifest)))
 	d, err := ReadDeployment(path)
 	require.NoError(t, err)
 	root := filepath.Join(dir, "root")
