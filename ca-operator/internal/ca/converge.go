@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,6 +141,10 @@ func (c *Controller) repair(ctx context.Context, ca *v1alpha1.CertificateAuthori
 		if err := c.retireOldRoot(ctx, ca, plan, status, rotation.newRoot, now); err != nil {
 			return converged{}, err
 		}
+		// A request that waited for this rotation is decided by the next sync (held by the
+		// floor, with its event and its time): look again at once, since the status write
+		// that completes the rotation does not bring the CA back by itself.
+		rotation.lookAt = now.Add(time.Second)
 	}
 	bundle := rotation.bundle
 	if bundle == nil {
@@ -360,6 +365,24 @@ func issuerName(ca *v1alpha1.CertificateAuthority, now time.Time) string {
 		name += "-" + tag
 	}
 	return name
+}
+
+// laterIssuerName returns name (issuing-<unix seconds>[-<request tag>]) one second later.
+func laterIssuerName(name string) string {
+	rest, ok := strings.CutPrefix(name, "issuing-")
+	if !ok {
+		return name + "-1"
+	}
+	secs, tag, hasTag := strings.Cut(rest, "-")
+	n, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil {
+		return name + "-1"
+	}
+	later := fmt.Sprintf("issuing-%d", n+1)
+	if hasTag {
+		later += "-" + tag
+	}
+	return later
 }
 
 // rotationRequestTag is the suffix of an issuer name that records which rotation request

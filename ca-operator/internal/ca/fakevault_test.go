@@ -180,7 +180,11 @@ func (v *fakeVault) Write(_ context.Context, op, path string, data map[string]an
 		if iss == nil {
 			return nil, responseError(500, "unable to find PKI issuer for reference: "+rest)
 		}
-		iss.name, _ = data["issuer_name"].(string)
+		name, _ := data["issuer_name"].(string)
+		if other := m.issuerByRef(name); name != "" && other != nil && other != iss {
+			return nil, responseError(400, "issuer name already in use")
+		}
+		iss.name = name
 		if usage, ok := data["usage"].(string); ok {
 			iss.usage = usage
 		}

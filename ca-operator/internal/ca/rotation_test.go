@@ -98,6 +98,15 @@ func TestLastRotation(t *testing.T) {
 	}
 }
 
+func TestLaterIssuerName(t *testing.T) {
+	for name, want := range map[string]string{
+		"issuing-100":      "issuing-101",
+		"issuing-100-abcd": "issuing-101-abcd",
+	} {
+		assert.Equal(t, want, laterIssuerName(name), name)
+	}
+}
+
 func TestRootExpiringCondition(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	plan := &Plan{RotateBefore: 100 * time.Hour, ExpiryWarning: 720 * time.Hour}

@@ -470,3 +470,27 @@ func TestSyncFinalizesADeletedCA(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncNamesAnIssuingCAPastOneLeftBySyncCutShort: a sync cut short after naming its new
+// issuing CA (not yet the default) leaves that name taken; the next sync in the same second
+// makes the issuing CA again and names it a second later instead of failing the CA.
+func TestSyncNamesAnIssuingCAPastOneLeftBySyncCutShort(t *testing.T) {
+	v := newFakeVault()
+	f := provisioned(t, v, func(ca *v1alpha1.CertificateAuthority) {
+		ca.Annotations = map[string]string{v1alpha1.AnnotationRotateIssuer: "now"}
+	})
+	now := f.c.now()
+	m := v.mounts[issuingMount]
+	taken := issuerName(f.get(t), now)
+	for _, iss := range m.issuers {
+		if iss.id != m.defaultIssuer && iss.name == "" {
+			iss.name = taken // the imported root stands in for the issuing CA left behind
+			break
+		}
+	}
+	require.NotNil(t, m.issuerByRef(taken))
+	f.c.now = func() time.Time { return now }
+	require.NoError(t, f.sync())
+	def := m.issuerByRef(m.defaultIssuer)
+	assert.Equal(t, laterIssuerName(taken), def.name, "the new issuing CA takes the next second's name")
+}

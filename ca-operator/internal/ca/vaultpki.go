@@ -248,8 +248,18 @@ func (p *pki) newIssuingCA(ctx context.Context, plan *Plan, root *issuer, now ti
 		return nil, fmt.Errorf("install issuing CA in %s: Vault reported no imported issuer with a key", plan.Mounts.Issuing)
 	}
 	// The name records which rotation request this issuer answered (see rotationRequestTag).
-	if _, err := p.vault.WriteIdempotent(ctx, "name-issuer", plan.Mounts.Issuing+"/issuer/"+id, map[string]any{"issuer_name": name}); err != nil {
-		return nil, fmt.Errorf("name issuer %s of %s: %w", id, plan.Mounts.Issuing, err)
+	// An issuing CA made in the same second by a sync that did not finish (a crash between
+	// naming it and making it the default) holds the name already: this one takes the next
+	// second's, which lastRotation reads one second late.
+	for attempt := 0; ; attempt++ {
+		_, err = p.vault.WriteIdempotent(ctx, "name-issuer", plan.Mounts.Issuing+"/issuer/"+id, map[string]any{"issuer_name": name})
+		if err == nil {
+			break
+		}
+		if !vault.IsInUse(err) || attempt == 10 {
+			return nil, fmt.Errorf("name issuer %s of %s: %w", id, plan.Mounts.Issuing, err)
+		}
+		name = laterIssuerName(name)
 	}
 	if _, err := p.vault.WriteIdempotent(ctx, "set-default-issuer", plan.Mounts.Issuing+"/config/issuers", map[string]any{"default": id}); err != nil {
 		return nil, fmt.Errorf("make issuer %s the default of %s: %w", id, plan.Mounts.Issuing, err)
