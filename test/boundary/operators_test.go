@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // TestCertOperatorWritesOnlyItsSecrets: the cert-operator's ServiceAccount, with the shipped
@@ -175,6 +176,20 @@ func TestOnlyEachOperatorWritesItsStatus(t *testing.T) {
 	requireRefused(t, err, rbacRefusal(certOp, "update", "certificateauthorities/status"))
 	_, err = caOp.pki.ClusterpkiV1alpha1().Certificates(ns).UpdateStatus(ctx, cert, metav1.UpdateOptions{})
 	requireRefused(t, err, rbacRefusal(caOp, "update", "certificates/status"))
+
+	// The ca-operator reads Certificates (a root rotation counts them) and nothing more: a
+	// stolen ca-operator token cannot point a tenant's Certificate at another CA, nor remove it.
+	_, err = caOp.pki.ClusterpkiV1alpha1().Certificates(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err, "the ca-operator lists Certificates")
+	moved := cert.DeepCopy()
+	moved.Spec.CARef.Name = "elsewhere"
+	_, err = caOp.pki.ClusterpkiV1alpha1().Certificates(ns).Update(ctx, moved, metav1.UpdateOptions{})
+	requireRefused(t, err, rbacRefusal(caOp, "update", "certificates"))
+	_, err = caOp.pki.ClusterpkiV1alpha1().Certificates(ns).Patch(ctx, cert.Name, types.MergePatchType,
+		[]byte(`{"spec":{"caRef":{"name":"elsewhere"}}}`), metav1.PatchOptions{})
+	requireRefused(t, err, rbacRefusal(caOp, "patch", "certificates"))
+	err = caOp.pki.ClusterpkiV1alpha1().Certificates(ns).Delete(ctx, cert.Name, metav1.DeleteOptions{})
+	requireRefused(t, err, rbacRefusal(caOp, "delete", "certificates"))
 
 	// An impostor: a tenant's ServiceAccount named like the operator, which someone bound to the
 	// operator's ClusterRole. RBAC lets it through; the policy checks the namespace too.
