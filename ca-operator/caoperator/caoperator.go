@@ -27,12 +27,16 @@ const Component = "ca-operator"
 // ca.RotationFloor).
 const RotationFloor = ca.RotationFloor
 
+// VaultClient is the part of the shared Vault client the ca-operator uses (ca.VaultClient), for
+// callers that wrap it.
+type VaultClient = ca.VaultClient
+
 // Config is what New needs.
 type Config struct {
 	// RESTConfig reaches the API server.
 	RESTConfig *rest.Config
 	// Vault provisions the CAs.
-	Vault ca.VaultClient
+	Vault VaultClient
 	// Recorder records events about CertificateAuthorities (required).
 	Recorder record.EventRecorder
 	// MountPrefix is the Vault path under which the CAs' mounts live (default pkipath.DefaultPrefix).

@@ -305,20 +305,11 @@ func TestRootRotationRequestWaitsForFloor(t *testing.T) {
 	assert.Greater(t, caoperator.RotationFloor, time.Minute)
 }
 
-// vaultClient is the ca-operator's Vault client interface (caoperator.Config.Vault).
-type vaultClient interface {
-	Read(ctx context.Context, op, path string) (*vaultapi.Secret, error)
-	List(ctx context.Context, op, path string) ([]string, error)
-	Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error)
-	WriteIdempotent(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error)
-	Delete(ctx context.Context, op, path string) error
-}
-
 // lostAnswers is a VaultClient whose k-th write (Write, WriteIdempotent or Delete) after it is
 // armed reaches Vault and takes effect, but whose answer is lost: the caller gets a connection
 // error. It counts every write made while armed, and the successful root rotations.
 type lostAnswers struct {
-	vaultClient
+	caoperator.VaultClient
 	k int
 
 	mu       sync.Mutex
@@ -355,17 +346,17 @@ func (l *lostAnswers) after(op, path string, err error) error {
 }
 
 func (l *lostAnswers) Write(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error) {
-	s, err := l.vaultClient.Write(ctx, op, path, data)
+	s, err := l.VaultClient.Write(ctx, op, path, data)
 	return s, l.after(op, path, err)
 }
 
 func (l *lostAnswers) WriteIdempotent(ctx context.Context, op, path string, data map[string]any) (*vaultapi.Secret, error) {
-	s, err := l.vaultClient.WriteIdempotent(ctx, op, path, data)
+	s, err := l.VaultClient.WriteIdempotent(ctx, op, path, data)
 	return s, l.after(op, path, err)
 }
 
 func (l *lostAnswers) Delete(ctx context.Context, op, path string) error {
-	return l.after(op, path, l.vaultClient.Delete(ctx, op, path))
+	return l.after(op, path, l.VaultClient.Delete(ctx, op, path))
 }
 
 // TestRootRotationSurvivesLostAnswers rotates one CA per k, each under its own ca-operator
@@ -384,7 +375,7 @@ func TestRootRotationSurvivesLostAnswers(t *testing.T) {
 		ns := namespace(t)
 		lost := &lostAnswers{k: k}
 		startOperatorWith(t, opToken, func(cfg *caoperator.Config) {
-			lost.vaultClient = cfg.Vault
+			lost.VaultClient = cfg.Vault
 			cfg.Vault = lost
 			cfg.Namespace = ns
 		})
